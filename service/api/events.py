@@ -1,0 +1,63 @@
+"""Events: extraction, receipt, processing and transfer, and voiding them."""
+
+from fractions import Fraction
+from typing import Annotated
+
+from fastapi import Body, Path
+
+from service import events
+from service.api.common import problems, v1_router
+from service.api.deps import SessionDep, SettingsDep
+from service.schemas import EVENT_EXAMPLE, EventCreate, EventRead
+
+router = v1_router("events")
+EventId = Annotated[str, Path(description="The event's id (a UUID).", examples=["6f1c2b1e-8d1a-4c55-9a57-2f0f4f1d2a11"])]
+
+EVENT_EXAMPLES = {
+    "processing": {"summary": "Refine concentrate into NdPr oxide", "value": EVENT_EXAMPLE},
+    "extraction": {
+        "summary": "Concentrate dug up at a mine",
+        "value": {
+            "type": "extraction", "facility": "MTW", "occurred_at": "2025-06-01T00:00:00Z",
+            "outputs": [{"code": "MTW-C1", "material": "concentrate", "quantity": "10000", "unit": "kg",
+                         "composition": {"Nd": "900", "Pr": "300", "La": "1500", "Ce": "2500"}}],
+        },
+    },
+    "receipt": {
+        "summary": "Magnets bought in with a partial declaration",
+        "value": {
+            "type": "receipt", "facility": "ACME-TX", "occurred_at": "2025-06-01T00:00:00Z",
+            "outputs": [{"code": "MAG-IN-7", "material": "magnet", "quantity": "100", "unit": "pcs",
+                         "composition": {"Nd": "20", "Dy": "1"},
+                         "declared_origin": [{"route": {"mining": "AU", "refining": "MY"}, "percent": "60"}]}],
+        },
+    },
+    "transfer": {
+        "summary": "Ship a lot to another facility",
+        "value": {
+            "type": "transfer", "facility": "MTW", "occurred_at": "2025-06-02T00:00:00Z",
+            "inputs": [{"lot_code": "MTW-C1", "organization": "LYNAS", "quantity": "10000"}],
+            "outputs": [{"code": "KU-IN-1", "facility": "KUANTAN"}],
+        },
+    },
+}  # fmt: skip
+
+
+@router.post("/events", status_code=201, responses=problems(400, 409, 413, 422))
+def record_event(
+    body: Annotated[EventCreate, Body(openapi_examples=EVENT_EXAMPLES)], session: SessionDep, settings: SettingsDep
+) -> EventRead:
+    """Record what happened to material (dug up, received, processed or shipped); answers with the new lots and their origin."""
+    return events.record_event(session, body, Fraction(settings.mass_balance_tolerance))
+
+
+@router.get("/events/{id}", responses=problems(404))
+def get_event(id: EventId, session: SessionDep) -> EventRead:
+    """One recorded event, with the lots it consumed and the lots it made."""
+    return events.get_event(session, id)
+
+
+@router.post("/events/{id}/void", responses=problems(404, 409))
+def void_event(id: EventId, session: SessionDep) -> EventRead:
+    """Cancel an event recorded in error: its lots become voided and its inputs get their quantities back."""
+    return events.void_event(session, id)

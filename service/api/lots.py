@@ -1,0 +1,99 @@
+"""Lots and answers: where each lot's rare earths came from, and the SKU question."""
+
+from typing import Annotated, Literal
+
+from fastapi import Path, Query
+
+from service import assessments, lots, trace
+from service.api.catalog import Cursor, Limit
+from service.api.common import parse_question, problems, v1_router
+from service.api.deps import SessionDep
+from service.errors import invalid
+from service.pagination import DEFAULT_LIMIT
+from service.schemas import AssessmentRead, LotRead, Material, Page, TraceRead, Timestamp, to_utc
+
+router = v1_router("lots")
+answer_router = v1_router("answers")
+
+LotId = Annotated[str, Path(description="The lot's id (a UUID).", examples=["0b7d3e0c-5d55-4a8e-9a3a-1b2f1f0c9e77"])]
+Countries = Annotated[
+    str | None,
+    Query(description="Comma-separated ISO 3166-1 alpha-2 codes; default `CN`.", examples=["CN,RU,KP,IR"]),
+]
+Stages = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated stages; default `mining,refining,metal_making,magnet_making`.",
+        examples=["mining,refining"],
+    ),
+]
+Threshold = Annotated[
+    str | None,
+    Query(description="Percent from 0 to 100; `yes` needs a share above it. Default 0.", examples=["0.1"]),
+]
+
+
+@router.get("/lots", responses=problems(422))
+def list_lots(
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    organization: Annotated[str | None, Query(description="Held by this organization.")] = None,
+    facility: Annotated[str | None, Query(description="At this facility.")] = None,
+    sku: Annotated[str | None, Query(description="Units of this SKU.")] = None,
+    code: Annotated[str | None, Query(description="With this lot code.")] = None,
+    material: Annotated[Material | None, Query(description="Of this material.")] = None,
+) -> Page[LotRead]:
+    """List lots in the order they were recorded, with their origin."""
+    return lots.list_lots(
+        session, limit, cursor, organization=organization, facility=facility, sku=sku, code=code, material=material
+    )
+
+
+@router.get("/lots/{id}", responses=problems(404))
+def get_lot(
+    id: LotId,
+    session: SessionDep,
+    elements: Annotated[bool, Query(description="Also break the origin down per element.")] = False,
+) -> LotRead:
+    """One lot: what it is, how much is left, and where its rare earths came from at every stage."""
+    return lots.get_lot_view(session, id).read(elements=elements)
+
+
+@answer_router.get("/lots/{id}/origin", responses=problems(404, 422))
+def assess_lot(
+    id: LotId, session: SessionDep, countries: Countries = None, stages: Stages = None, threshold_percent: Threshold = None
+) -> AssessmentRead:
+    """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much."""
+    return assessments.assess_lot(session, id, parse_question(countries, stages, threshold_percent))
+
+
+@router.get("/lots/{id}/trace", responses=problems(404, 422))
+def trace_lot(
+    id: LotId,
+    session: SessionDep,
+    direction: Annotated[Literal["upstream", "downstream"], Query(description="Where the lot came from, or what became of it.")] = "upstream",
+    max_depth: Annotated[int, Query(ge=1, le=100, description="How many events deep to walk.")] = 10,
+) -> TraceRead:
+    """The lots and events that led to this lot (upstream) or that it went into (downstream)."""
+    return trace.trace_lot(session, id, direction, max_depth)
+
+
+@answer_router.get("/skus/{sku}/origin", responses=problems(404, 422))
+def assess_sku(
+    sku: Annotated[str, Path(examples=["EV-MOTOR-200"])],
+    session: SessionDep,
+    countries: Countries = None,
+    stages: Stages = None,
+    threshold_percent: Threshold = None,
+    produced_from: Annotated[Timestamp | None, Query(description="Only lots made at or after this time.")] = None,
+    produced_to: Annotated[Timestamp | None, Query(description="Only lots made before this time.")] = None,
+) -> AssessmentRead:
+    """Does this SKU contain rare earths from these countries at these stages: the worst answer of its production lots."""
+    question = parse_question(countries, stages, threshold_percent)
+    start = to_utc(produced_from) if produced_from else None
+    end = to_utc(produced_to) if produced_to else None
+    if start and end and start >= end:
+        raise invalid("produced_to", "must be later than produced_from")
+    return assessments.assess_sku(session, sku, question, start, end)
+

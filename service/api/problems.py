@@ -1,0 +1,150 @@
+"""RFC 9457 problem details: one rendering for every refusal."""
+
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import BadRequest, FieldError, LodestoneError, PayloadTooLarge
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("lodestone")
+
+STATUS_TITLES = {400: "Unreadable request", 401: "Missing or bad credentials", 403: "Not allowed", 404: "Not found",
+                 405: "Method not allowed", 409: "Conflict", 413: "Request body too large", 422: "Invalid request"}  # fmt: skip
+
+
+def problem(status: int, detail: str, slug: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:lodestone:problem:{slug}",
+        "title": STATUS_TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
+async def _lodestone_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LodestoneError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem(exc.status, exc.detail, exc.slug, exc.errors, headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem(400, "The body is not valid JSON.", BadRequest.slug)
+    fields = [FieldError(_field(tuple(e.get("loc", ()))), _message(e)) for e in errors]
+    detail = "; ".join(f"{f.field}: {f.message}" for f in fields[:5])
+    return problem(422, detail or "The request is not valid.", "invalid", fields)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed", 400: "bad-request"}.get(exc.status_code, "http")
+    return problem(exc.status_code, str(exc.detail), slug, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return problem(500, "Something went wrong on our side; nothing was recorded.", "internal")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LodestoneError, _lodestone_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _reject_constant(name: str) -> Decimal:
+    # NaN and Infinity are not JSON; they reach validation as non-finite decimals and are refused there.
+    return Decimal(name)
+
+
+class ExactJSONRequest(Request):
+    """JSON numbers parsed as ``Decimal``, never as binary floats."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+            except (ValueError, RecursionError):
+                raise HTTPException(400, "The body is not readable JSON.") from None
+        return self._json
+
+
+class ExactJSONRoute(APIRoute):
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+
+        async def exact_handler(request: Request) -> Any:
+            return await handler(ExactJSONRequest(request.scope, request.receive))
+
+        return exact_handler
+
+
+class BodyLimit:
+    """Refuse bodies over ``max_bytes`` with 413 before any handler reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"The body is larger than {self.max_bytes} bytes.")
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await problem(413, too_large.detail, too_large.slug)(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await problem(413, too_large.detail, too_large.slug)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

@@ -1,0 +1,166 @@
+"""Answering the question for a lot or a SKU from the origins stored with the lots.
+
+No graph walk happens here: every lot's origin was computed when it was
+recorded, so an answer reads the lots it is about and nothing upstream.
+"""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from sqlmodel import Session, col
+
+from service import origin as engine
+from service.lots import LotView, decode_origin, get_lot_view, lot_views, lot_views_query, route_shares, stage_percents
+from service.models import Lot
+from service.numbers import format_decimal, format_kg, format_percent
+from service.schemas import AssessmentRead, LotAnswer
+from service.skus import get_sku_row
+
+DEFAULT_COUNTRIES = ("CN",)
+DEFAULT_STAGES = ("mining", "refining", "metal_making", "magnet_making")
+
+
+@dataclass(frozen=True)
+class Question:
+    """Do the rare earths touch any of ``countries`` at any of ``stages``, above ``threshold_percent``?"""
+
+    countries: tuple[str, ...] = DEFAULT_COUNTRIES
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    threshold_percent: Decimal = Decimal(0)
+
+    @property
+    def threshold(self) -> Fraction:
+        return Fraction(self.threshold_percent)
+
+    def describe(self) -> str:
+        countries = " or ".join(self.countries)
+        stages = ", ".join(s.replace("_", " ") for s in self.stages)
+        return f"{countries} at any of these stages: {stages}"
+
+
+def _lot_routes(view: LotView) -> dict[engine.Route, Fraction]:
+    return engine.route_totals(decode_origin(view.lot.origin))
+
+
+def _explain(name: str, answer: str, exposure: engine.Exposure, question: Question) -> str:
+    share = format_percent(exposure.share_percent)
+    unknown = format_percent(exposure.unknown_percent)
+    threshold = format_decimal(question.threshold_percent)
+    asked = question.describe()
+    if not exposure.total:
+        return f"{name} holds no rare earths, so none of them came from {asked}."
+    kg = format_kg(exposure.total)
+    if answer == "yes":
+        return (
+            f"{name}: {share} % of its {kg} kg of rare earths went through {asked}, "
+            f"more than the {threshold} % threshold."
+        )
+    if answer == "unknown":
+        return (
+            f"{name}: {share} % of its {kg} kg of rare earths is shown to have gone through {asked}, "
+            f"but for {unknown} % nobody has shown where an asked stage took place, "
+            f"so it could cross the {threshold} % threshold."
+        )
+    return (
+        f"{name}: {share} % of its {kg} kg of rare earths went through {asked}, "
+        f"not more than the {threshold} % threshold, and the rest is shown to come from elsewhere."
+    )
+
+
+def _assessment(
+    subject: dict[str, str],
+    question: Question,
+    answer: engine.Answer,
+    exposure: engine.Exposure,
+    routes: dict[engine.Route, Fraction],
+    explanation: str,
+    lots: list[LotAnswer] | None = None,
+) -> AssessmentRead:
+    return AssessmentRead(
+        subject=subject,
+        countries=list(question.countries),
+        stages=list(question.stages),
+        threshold_percent=format_decimal(question.threshold_percent),
+        answer=answer,
+        share_percent=format_percent(exposure.share_percent),
+        unknown_percent=format_percent(exposure.unknown_percent),
+        total_kg=format_kg(exposure.total),
+        stages_breakdown=stage_percents(routes),
+        routes=route_shares(routes),
+        lots=lots,
+        explanation=explanation,
+    )
+
+
+def assess_lot(session: Session, lot_id: str, question: Question) -> AssessmentRead:
+    view = get_lot_view(session, lot_id)
+    routes = _lot_routes(view)
+    exposure = engine.exposure(routes, question.countries, question.stages)
+    answer = exposure.answer(question.threshold)
+    subject = {"kind": "lot", "id": view.lot.id, "code": view.lot.code, "organization": view.organization}
+    name = f"Lot {view.lot.code} of {view.organization}"
+    return _assessment(subject, question, answer, exposure, routes, _explain(name, answer, exposure, question))
+
+
+def production_lots(
+    session: Session, sku_pk: int, produced_from: datetime | None, produced_to: datetime | None
+) -> list[LotView]:
+    """The non-voided lots of the SKU made by manufacturing or entered by a receipt, in the window."""
+    query = lot_views_query().where(
+        Lot.sku_pk == sku_pk, Lot.status == "active", col(Lot.is_production).is_(True)
+    )
+    if produced_from is not None:
+        query = query.where(Lot.occurred_at >= produced_from)
+    if produced_to is not None:
+        query = query.where(Lot.occurred_at < produced_to)
+    return lot_views(session, query.order_by(col(Lot.pk)))
+
+
+def assess_sku(
+    session: Session,
+    sku: str,
+    question: Question,
+    produced_from: datetime | None = None,
+    produced_to: datetime | None = None,
+) -> AssessmentRead:
+    """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
+    row = get_sku_row(session, sku)
+    views = production_lots(session, row.pk or 0, produced_from, produced_to)
+    routes: dict[engine.Route, Fraction] = defaultdict(Fraction)
+    exposure = engine.NO_EXPOSURE
+    answers: list[LotAnswer] = []
+    for view in views:
+        lot_routes = _lot_routes(view)
+        lot_exposure = engine.exposure(lot_routes, question.countries, question.stages)
+        for route, kg in lot_routes.items():
+            routes[route] += kg
+        exposure = exposure + lot_exposure
+        answers.append(
+            LotAnswer(
+                id=view.lot.id,
+                code=view.lot.code,
+                organization=view.organization,
+                answer=lot_exposure.answer(question.threshold),
+                share_percent=format_percent(lot_exposure.share_percent),
+                unknown_percent=format_percent(lot_exposure.unknown_percent),
+                total_kg=format_kg(lot_exposure.total),
+            )
+        )
+    answer = engine.worst(a.answer for a in answers) or "unknown"
+    counts = Counter(a.answer for a in answers)
+    if not answers:
+        explanation = (
+            f"SKU {sku} has no production lots recorded{' in this window' if produced_from or produced_to else ''}, "
+            "so nobody has shown where its rare earths came from."
+        )
+    else:
+        explanation = (
+            f"SKU {sku} answers {answer} because {counts[answer]} of its {len(answers)} production lots "
+            f"answer {answer} for {question.describe()}; over all of them, "
+            f"{format_percent(exposure.share_percent)} % of {format_kg(exposure.total)} kg of rare earths "
+            f"is shown to have gone there and {format_percent(exposure.unknown_percent)} % is unknown."
+        )
+    return _assessment({"kind": "sku", "sku": sku}, question, answer, exposure, dict(routes), explanation, answers)

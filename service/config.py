@@ -1,0 +1,53 @@
+"""Settings, read from the environment (prefix ``LODESTONE_``)."""
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/lodestone.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LODESTONE_", extra="ignore")
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the database.")
+    admin_key: str | None = Field(None, description="An API key accepted as admin.")
+    key_file: Path | None = Field(
+        None, description="File holding a generated admin key; default `admin.key` beside a SQLite database."
+    )
+    mass_balance_tolerance: Decimal = Field(
+        Decimal("0.005"), ge=0, le=1, description="How much more rare earth outputs may hold than went in."
+    )
+    max_body_bytes: int = Field(1024 * 1024, description="Largest request body accepted.")
+    sqlite_busy_timeout_ms: int = Field(30_000, description="How long a SQLite writer waits for the lock.")
+
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        path = self.database_url[len(prefix) :].split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
+
+    def resolved_key_file(self) -> Path | None:
+        if self.key_file is not None:
+            return self.key_file
+        db_path = self.sqlite_path()
+        return db_path.parent / "admin.key" if db_path is not None else None
+
+    def accepted_admin_keys(self) -> tuple[str, ...]:
+        """The admin key from the environment, and the generated one if its file exists."""
+        keys = [self.admin_key] if self.admin_key else []
+        key_file = self.resolved_key_file()
+        if key_file is not None and key_file.is_file():
+            stored = key_file.read_text().strip()
+            if stored:
+                keys.append(stored)
+        return tuple(keys)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

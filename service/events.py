@@ -1,0 +1,460 @@
+"""Recording and voiding events: check in ORIGIN.md's order, lock inputs, consume, compute, store.
+
+The checks run in the order ORIGIN.md gives (shape, references, stage and
+material, conflicts, mass balance) and raise before anything is written,
+so a refused event records nothing; the request's transaction is rolled
+back all the same.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from sqlmodel import Session, col, select
+
+from service import origin as engine
+from service.db import utcnow
+from service.errors import Conflict, NotFound, invalid
+from service.facilities import facility_stages, referenced_facility
+from service.lots import encode_composition, encode_origin, lot_state, views_by_pk
+from service.models import Event, EventInput, Facility, Lot, Organization, Sku
+from service.numbers import format_decimal
+from service.schemas import EventCreate, EventRead, InputCreate, InputRead, OutputCreate
+from service.skus import find_sku
+
+KG_PER_UNIT: dict[str, Fraction] = {"kg": Fraction(1), "t": Fraction(1000), "g": Fraction(1, 1000)}
+SKU_MATERIALS = frozenset({"product", "component"})
+EXTRACTED_MATERIALS = frozenset({"ore", "concentrate"})
+
+
+@dataclass
+class PlannedOutput:
+    """One output lot as it will be written, filled in check by check."""
+
+    index: int
+    code: str
+    material: str | None
+    quantity: Decimal | None
+    unit: str | None
+    composition: engine.Composition | None
+    declared: list[tuple[dict[str, str], Fraction]] = field(default_factory=list)
+    sku: Sku | None = None
+    facility: Facility | None = None
+    origin: engine.Origin = field(default_factory=dict)
+    element_resolved: bool = True
+
+    @property
+    def where(self) -> str:
+        return f"outputs.{self.index}"
+
+
+@dataclass
+class PlannedInput:
+    index: int
+    quantity: Decimal
+    lot: Lot
+
+
+# 1. Shape and values --------------------------------------------------------------------------
+
+
+def _is_whole(value: Decimal) -> bool:
+    return value == value.to_integral_value()
+
+
+def _check_quantity(value: Decimal, unit: str | None, where: str) -> None:
+    if value <= 0:
+        raise invalid(where, "must be positive")
+    if unit == "pcs" and not _is_whole(value):
+        raise invalid(where, "pieces are whole: a quantity in pcs must be a whole number")
+
+
+def _check_composition(out: OutputCreate, where: str) -> engine.Composition | None:
+    if out.composition is None:
+        return None
+    for symbol, kg in out.composition.items():
+        if symbol not in engine.SYMBOLS:
+            raise invalid(f"{where}.composition.{symbol}", "is not a rare-earth element symbol or REE")
+        if kg < 0:
+            raise invalid(f"{where}.composition.{symbol}", "must not be negative")
+    composition = engine.clean_composition({s: Fraction(kg) for s, kg in out.composition.items()})
+    _check_weight(composition, out.quantity, out.unit, f"{where}.composition")
+    return composition
+
+
+def _check_weight(composition: engine.Composition, quantity: Decimal | None, unit: str | None, where: str) -> None:
+    if quantity is None or unit not in KG_PER_UNIT:
+        return
+    lot_kg = Fraction(quantity) * KG_PER_UNIT[unit]
+    if engine.total(composition) > lot_kg:
+        raise invalid(where, f"the composition weighs more than the lot ({format_decimal(quantity)} {unit})")
+
+
+def _check_input(index: int, item: InputCreate, seen: set[object]) -> None:
+    where = f"inputs.{index}"
+    if item.lot is None and (item.lot_code is None or item.organization is None):
+        raise invalid(where, "name the lot by `lot` (its id) or by `lot_code` and `organization`")
+    if item.lot is not None and (item.lot_code is not None or item.organization is not None):
+        raise invalid(where, "name the lot either by `lot` or by `lot_code` and `organization`, not both")
+    _check_quantity(item.quantity, None, f"{where}.quantity")
+    key = item.lot or (item.lot_code, item.organization)
+    if key in seen:
+        raise invalid(where, "a lot appears twice among the inputs")
+    seen.add(key)
+
+
+def _check_output(body: EventCreate, index: int, out: OutputCreate) -> PlannedOutput:
+    where = f"outputs.{index}"
+    kind = body.type
+    if out.declared_origin is not None and kind != "receipt":
+        raise invalid(f"{where}.declared_origin", "only receipts take a declared origin")
+    if out.facility is not None and kind != "transfer":
+        raise invalid(f"{where}.facility", "only transfers name a receiving facility on an output")
+    if kind == "transfer":
+        if out.facility is None:
+            raise invalid(f"{where}.facility", "a transfer names the receiving facility")
+        if out.facility == body.facility:
+            raise invalid(f"{where}.facility", "a transfer goes to another facility")
+        if out.composition is not None:
+            raise invalid(f"{where}.composition", "a transfer moves the composition unchanged: leave it out")
+    else:
+        for name in ("material", "quantity", "unit"):
+            if getattr(out, name) is None:
+                raise invalid(f"{where}.{name}", f"is required on a {kind} output")
+        if kind in ("extraction", "receipt") and out.composition is None:
+            raise invalid(f"{where}.composition", f"is required on a {kind} output")
+    if kind == "extraction" and out.material not in EXTRACTED_MATERIALS:
+        raise invalid(f"{where}.material", "extraction makes ore or concentrate")
+    if out.quantity is not None:
+        _check_quantity(out.quantity, out.unit, f"{where}.quantity")
+    if out.sku is not None and out.material is not None and out.material not in SKU_MATERIALS:
+        raise invalid(f"{where}.sku", "only product and component lots name a SKU")
+    planned = PlannedOutput(
+        index=index,
+        code=out.code,
+        material=out.material,
+        quantity=out.quantity,
+        unit=out.unit,
+        composition=_check_composition(out, where),
+    )
+    if out.declared_origin is not None:
+        assert out.material is not None
+        planned.declared = [(dict(d.route), Fraction(d.percent)) for d in out.declared_origin]
+        try:
+            engine.receipt_shares(out.material, planned.declared)
+        except engine.OriginRuleError as exc:
+            raise invalid(f"{where}.declared_origin", str(exc)) from None
+    return planned
+
+
+def _check_shape(body: EventCreate) -> list[PlannedOutput]:
+    kind = body.type
+    if not body.outputs:
+        raise invalid("outputs", "an event makes at least one lot")
+    if body.stage is not None and kind != "processing":
+        raise invalid("stage", "only processing events take a stage")
+    if kind in ("extraction", "receipt") and body.inputs:
+        raise invalid("inputs", f"a {kind} consumes no lots")
+    if kind == "processing" and not body.inputs:
+        raise invalid("inputs", "a processing event consumes at least one lot")
+    if kind == "transfer" and (len(body.inputs) != 1 or len(body.outputs) != 1):
+        raise invalid("inputs" if len(body.inputs) != 1 else "outputs", "a transfer has exactly one input and one output")
+    seen: set[object] = set()
+    for index, item in enumerate(body.inputs):
+        _check_input(index, item, seen)
+    outputs = [_check_output(body, index, out) for index, out in enumerate(body.outputs)]
+    codes: set[str] = set()
+    for planned in outputs:
+        if planned.code in codes:
+            raise invalid(f"{planned.where}.code", "appears twice among this event's outputs")
+        codes.add(planned.code)
+    if kind == "processing":
+        given = [p.composition is not None for p in outputs]
+        if any(given) and not all(given):
+            raise invalid("outputs", "either every output gives its composition or none does")
+        if not any(given) and len({p.unit for p in outputs}) > 1:
+            raise invalid("outputs", "derived compositions need one unit across outputs")
+    return outputs
+
+
+# 2. References --------------------------------------------------------------------------------
+
+
+def _find_input_lot(session: Session, item: InputCreate) -> Lot | None:
+    query = select(Lot).with_for_update()
+    if item.lot is not None:
+        query = query.where(Lot.id == item.lot)
+    else:
+        org_pk = select(Organization.pk).where(Organization.code == item.organization).scalar_subquery()
+        query = query.where(Lot.code == item.lot_code, Lot.organization_pk == org_pk)
+    return session.exec(query).first()
+
+
+def _resolve_inputs(session: Session, body: EventCreate, facility: Facility) -> list[PlannedInput]:
+    planned: list[PlannedInput] = []
+    seen: set[int] = set()
+    for index, item in enumerate(body.inputs):
+        where = f"inputs.{index}"
+        lot = _find_input_lot(session, item)
+        if lot is None:
+            name = item.lot if item.lot is not None else f"{item.lot_code} of {item.organization}"
+            raise invalid(f"{where}.lot", f"no lot {name}")
+        if lot.pk in seen:
+            raise invalid(where, "a lot appears twice among the inputs")
+        seen.add(lot.pk or 0)
+        if lot.facility_pk != facility.pk:
+            raise invalid(
+                f"{where}.lot",
+                f"lot {lot.code} is not at facility {facility.code}: material is processed or shipped where it is",
+            )
+        if lot.unit == "pcs" and not _is_whole(item.quantity):
+            raise invalid(f"{where}.quantity", "pieces are whole: a lot in pcs is consumed in whole pieces")
+        if body.occurred_at < lot.occurred_at:
+            raise invalid("occurred_at", f"an event cannot happen before its input lot {lot.code} was made")
+        planned.append(PlannedInput(index=index, quantity=item.quantity, lot=lot))
+    return planned
+
+
+def _fill_transfer(out: PlannedOutput, source: PlannedInput, sku: Sku | None) -> None:
+    """A transfer's output takes the input's material, unit, SKU and consumed quantity."""
+    lot = source.lot
+    expected = {"material": lot.material, "unit": lot.unit, "quantity": source.quantity}
+    for name, value in expected.items():
+        given = getattr(out, name)
+        if given is not None and given != value:
+            raise invalid(f"{out.where}.{name}", f"a transfer keeps the input's {name} ({value})")
+    if out.sku is not None and (sku is None or out.sku.pk != sku.pk):
+        raise invalid(f"{out.where}.sku", "a transfer keeps the input's SKU")
+    out.material, out.unit, out.quantity, out.sku = lot.material, lot.unit, source.quantity, sku
+
+
+def _resolve_references(
+    session: Session, body: EventCreate, outputs: list[PlannedOutput]
+) -> tuple[Facility, list[PlannedInput]]:
+    facility = referenced_facility(session, body.facility, "facility")
+    inputs = _resolve_inputs(session, body, facility)
+    for out, given in zip(outputs, body.outputs, strict=True):
+        if given.sku is not None:
+            out.sku = find_sku(session, given.sku)
+            if out.sku is None:
+                raise invalid(f"{out.where}.sku", f"no SKU is called {given.sku!r}")
+        out.facility = facility
+        if given.facility is not None:
+            out.facility = referenced_facility(session, given.facility, f"{out.where}.facility")
+        if body.type == "transfer":
+            source = inputs[0]
+            sku = session.get(Sku, source.lot.sku_pk) if source.lot.sku_pk is not None else None
+            _fill_transfer(out, source, sku)
+    return facility, inputs
+
+
+# 3. Stage and material ------------------------------------------------------------------------
+
+
+def _check_stage_and_material(body: EventCreate, facility: Facility, outputs: list[PlannedOutput], stages: set[str]) -> None:
+    if body.type == "extraction" and "mining" not in stages:
+        raise invalid("facility", f"extraction needs a facility with the mining stage; {facility.code} has none")
+    if body.stage is None:
+        return
+    if body.stage not in stages:
+        raise invalid("stage", f"facility {facility.code} does not perform {body.stage}")
+    for out in outputs:
+        assert out.material is not None
+        if engine.MATERIAL_STAGE[out.material] != body.stage:
+            raise invalid(f"{out.where}.material", f"{out.material} is not made at the {body.stage} stage")
+
+
+# 4. Conflicts ---------------------------------------------------------------------------------
+
+
+def _check_conflicts(session: Session, inputs: list[PlannedInput], outputs: list[PlannedOutput]) -> None:
+    for item in inputs:
+        lot = item.lot
+        if lot.status == "voided":
+            raise Conflict(f"Lot {lot.code} was voided; nothing of it can be consumed.")
+        if item.quantity > lot.remaining:
+            raise Conflict(
+                f"Lot {lot.code} has {format_decimal(lot.remaining)} {lot.unit} left; "
+                f"{format_decimal(item.quantity)} {lot.unit} cannot be consumed."
+            )
+    for out in outputs:
+        assert out.facility is not None
+        taken = session.exec(
+            select(Lot.pk).where(Lot.organization_pk == out.facility.organization_pk, Lot.code == out.code)
+        ).first()
+        if taken is not None:
+            raise Conflict(f"The lot code {out.code} is already used in the receiving organization.")
+
+
+# 5. Origin and mass balance -------------------------------------------------------------------
+
+
+def _compute_new_material(body: EventCreate, facility: Facility, outputs: list[PlannedOutput]) -> None:
+    for out in outputs:
+        assert out.composition is not None and out.material is not None
+        if body.type == "extraction":
+            out.origin = engine.extraction_origin(out.composition, facility.country)
+        else:
+            out.origin = engine.receipt_origin(out.composition, out.material, out.declared)
+        out.element_resolved = engine.is_resolved_composition(out.composition)
+
+
+def _compute_processed(
+    body: EventCreate, facility: Facility, inputs: list[PlannedInput], outputs: list[PlannedOutput], tolerance: Fraction
+) -> None:
+    given = [out.composition for out in outputs]
+    pool = engine.make_pool(
+        [(Fraction(item.quantity) / Fraction(item.lot.quantity), lot_state(item.lot)) for item in inputs],
+        outputs_resolved=all(c is None or engine.is_resolved_composition(c) for c in given),
+    )
+    if given[0] is None:
+        derived = engine.derive_compositions(pool, [out.quantity or Decimal(0) for out in outputs])
+        for out, composition in zip(outputs, derived, strict=True):
+            out.composition = engine.clean_composition(composition)
+    compositions = [out.composition or {} for out in outputs]
+    excess = engine.mass_balance_excess(pool, compositions, tolerance)
+    if excess:
+        raise invalid(
+            "outputs",
+            f"mass balance: outputs hold more than went in ({', '.join(excess)}), "
+            f"beyond the tolerance of {format_decimal(Decimal(tolerance.numerator) / tolerance.denominator)}",
+        )
+    for out in outputs:
+        assert out.composition is not None
+        _check_weight(out.composition, out.quantity, out.unit, f"{out.where}.composition")
+        out.origin = engine.attribute(engine.distribute(pool, out.composition), body.stage, facility.country)
+        out.element_resolved = pool.element_resolved
+
+
+# Writing --------------------------------------------------------------------------------------
+
+
+def record_event(session: Session, body: EventCreate, tolerance: Fraction) -> EventRead:
+    """Check, consume, compute each output's origin and store everything in the caller's transaction."""
+    outputs = _check_shape(body)
+    facility, inputs = _resolve_references(session, body, outputs)
+    stages = set(facility_stages(session, [facility.pk or 0]).get(facility.pk or 0, []))
+    _check_stage_and_material(body, facility, outputs, stages)
+    _check_conflicts(session, inputs, outputs)
+    if body.type in ("extraction", "receipt"):
+        _compute_new_material(body, facility, outputs)
+    else:
+        _compute_processed(body, facility, inputs, outputs, tolerance)
+
+    now = utcnow()
+    event = Event(
+        id=str(uuid.uuid4()),
+        type=body.type,
+        facility_pk=facility.pk or 0,
+        stage=body.stage,
+        occurred_at=body.occurred_at,
+        recorded_at=now,
+        reference=body.reference,
+    )
+    session.add(event)
+    session.flush()
+    for item in inputs:
+        session.add(EventInput(event_pk=event.pk or 0, position=item.index, lot_pk=item.lot.pk or 0, quantity=item.quantity))
+        item.lot.remaining = item.lot.remaining - item.quantity
+        session.add(item.lot)
+    is_production = body.type == "receipt" or body.stage == "manufacturing"
+    for out in outputs:
+        assert out.facility is not None and out.quantity is not None and out.composition is not None
+        session.add(
+            Lot(
+                id=str(uuid.uuid4()),
+                code=out.code,
+                organization_pk=out.facility.organization_pk,
+                facility_pk=out.facility.pk or 0,
+                event_pk=event.pk or 0,
+                position=out.index,
+                material=out.material or "",
+                quantity=out.quantity,
+                unit=out.unit or "",
+                remaining=out.quantity,
+                composition=encode_composition(out.composition),
+                origin=encode_origin(out.origin),
+                element_resolved=out.element_resolved,
+                is_production=is_production,
+                sku_pk=out.sku.pk if out.sku is not None else None,
+                occurred_at=body.occurred_at,
+                recorded_at=now,
+            )
+        )
+    session.flush()
+    return event_read(session, event)
+
+
+def _get_event_row(session: Session, event_id: str, *, for_update: bool = False) -> Event:
+    query = select(Event).where(Event.id == event_id)
+    if for_update:
+        query = query.with_for_update()
+    event = session.exec(query).first()
+    if event is None:
+        raise NotFound(f"No event has the id {event_id!r}.")
+    return event
+
+
+def void_event(session: Session, event_id: str) -> EventRead:
+    """Void an event whose outputs nobody consumed: outputs voided, inputs get their quantities back."""
+    event = _get_event_row(session, event_id, for_update=True)
+    if event.status == "voided":
+        raise Conflict("This event is already voided.")
+    outputs = list(session.exec(select(Lot).where(Lot.event_pk == event.pk).with_for_update()))
+    consumer = session.exec(
+        select(Lot.code)
+        .join(EventInput, col(EventInput.lot_pk) == Lot.pk)
+        .join(Event, col(EventInput.event_pk) == Event.pk)
+        .where(col(Lot.pk).in_([lot.pk for lot in outputs]), Event.status == "recorded")
+    ).first()
+    if consumer is not None:
+        raise Conflict(f"Output lot {consumer} was consumed by a later event; void that event first.")
+    now = utcnow()
+    event.status, event.voided_at = "voided", now
+    session.add(event)
+    for lot in outputs:
+        lot.status, lot.remaining = "voided", Decimal(0)
+        session.add(lot)
+    for item in session.exec(select(EventInput).where(EventInput.event_pk == event.pk)):
+        lot = session.exec(select(Lot).where(Lot.pk == item.lot_pk).with_for_update()).one()
+        lot.remaining = lot.remaining + item.quantity
+        session.add(lot)
+    session.flush()
+    return event_read(session, event)
+
+
+def get_event(session: Session, event_id: str) -> EventRead:
+    return event_read(session, _get_event_row(session, event_id))
+
+
+def event_read(session: Session, event: Event) -> EventRead:
+    facility = session.get(Facility, event.facility_pk)
+    assert facility is not None
+    input_rows = list(
+        session.exec(
+            select(EventInput).where(EventInput.event_pk == event.pk).order_by(col(EventInput.position))
+        )
+    )
+    output_pks = list(session.exec(select(Lot.pk).where(Lot.event_pk == event.pk).order_by(col(Lot.position))))
+    views = views_by_pk(session, [row.lot_pk for row in input_rows] + [pk for pk in output_pks if pk is not None])
+    return EventRead(
+        id=event.id,
+        type=event.type,  # type: ignore[arg-type]
+        facility=facility.code,
+        stage=event.stage,
+        occurred_at=event.occurred_at,
+        recorded_at=event.recorded_at,
+        reference=event.reference,
+        status=event.status,  # type: ignore[arg-type]
+        inputs=[
+            InputRead(
+                lot=views[row.lot_pk].lot.id,
+                code=views[row.lot_pk].lot.code,
+                organization=views[row.lot_pk].organization,
+                quantity=format_decimal(row.quantity),
+            )
+            for row in input_rows
+        ],
+        outputs=[views[pk].read() for pk in output_pks if pk is not None],
+    )

@@ -1,0 +1,95 @@
+"""Facilities: the mines, refineries, metal and magnet plants, factories and warehouses."""
+
+from collections import defaultdict
+
+from sqlmodel import Session, col, select
+
+from service.db import utcnow
+from service.errors import Conflict, NotFound, invalid
+from service.models import Facility, FacilityStage, Organization
+from service.organizations import referenced_organization
+from service.origin import STAGES
+from service.pagination import decode_cursor, paginate
+from service.schemas import FacilityCreate, FacilityRead, Page
+
+
+def facility_stages(session: Session, facility_pks: list[int]) -> dict[int, list[str]]:
+    rows = session.exec(select(FacilityStage).where(col(FacilityStage.facility_pk).in_(facility_pks)))
+    stages: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        stages[row.facility_pk].append(row.stage)
+    return {pk: sorted(values, key=STAGES.index) for pk, values in stages.items()}
+
+
+def _reads(session: Session, rows: list[tuple[Facility, Organization]]) -> list[FacilityRead]:
+    stages = facility_stages(session, [f.pk for f, _ in rows if f.pk is not None])
+    return [
+        FacilityRead(
+            code=f.code,
+            name=f.name,
+            organization=o.code,
+            country=f.country,
+            stages=stages.get(f.pk or 0, []),  # type: ignore[arg-type]
+            created_at=f.created_at,
+        )
+        for f, o in rows
+    ]
+
+
+def find_facility(session: Session, code: str) -> Facility | None:
+    return session.exec(select(Facility).where(Facility.code == code)).first()
+
+
+def referenced_facility(session: Session, code: str, field: str) -> Facility:
+    """A facility named in a request body: unknown is 422, not 404."""
+    facility = find_facility(session, code)
+    if facility is None:
+        raise invalid(field, f"no facility has the code {code!r}")
+    return facility
+
+
+def get_facility(session: Session, code: str) -> FacilityRead:
+    row = session.exec(
+        select(Facility, Organization).join(Organization).where(Facility.code == code)
+    ).first()
+    if row is None:
+        raise NotFound(f"No facility has the code {code!r}.")
+    return _reads(session, [row])[0]
+
+
+def create_facility(session: Session, body: FacilityCreate) -> FacilityRead:
+    org = referenced_organization(session, body.organization)
+    if find_facility(session, body.code) is not None:
+        raise Conflict(f"A facility with the code {body.code!r} already exists.")
+    facility = Facility(
+        code=body.code, name=body.name, organization_pk=org.pk or 0, country=body.country, created_at=utcnow()
+    )
+    session.add(facility)
+    session.flush()
+    for stage in dict.fromkeys(body.stages):
+        session.add(FacilityStage(facility_pk=facility.pk or 0, stage=stage))
+    session.flush()
+    return _reads(session, [(facility, org)])[0]
+
+
+def list_facilities(
+    session: Session,
+    limit: int,
+    cursor: str | None,
+    organization: str | None = None,
+    country: str | None = None,
+    stage: str | None = None,
+) -> Page[FacilityRead]:
+    after = decode_cursor(cursor, str)
+    query = select(Facility, Organization).join(Organization).order_by(col(Facility.code)).limit(limit + 1)
+    if after is not None:
+        query = query.where(Facility.code > after)
+    if organization is not None:
+        query = query.where(Organization.code == organization)
+    if country is not None:
+        query = query.where(Facility.country == country)
+    if stage is not None:
+        performs = select(FacilityStage.facility_pk).where(FacilityStage.stage == stage)
+        query = query.where(col(Facility.pk).in_(performs))
+    rows, next_cursor = paginate(list(session.exec(query)), limit, lambda row: row[0].code)
+    return Page(items=_reads(session, rows), next_cursor=next_cursor)

@@ -1,0 +1,112 @@
+"""Tables only. Lots and events are append-only: corrections are voids, never edits."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from service.db import ExactDecimal, UTCDateTime
+
+
+def _exact(**kwargs: Any) -> Any:
+    return Field(sa_column=sa.Column(ExactDecimal(), nullable=False, **kwargs))
+
+
+def _timestamp(**kwargs: Any) -> Any:
+    return Field(sa_column=sa.Column(UTCDateTime(), nullable=False, **kwargs))
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organization"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    created_at: datetime = _timestamp()
+
+
+class Facility(SQLModel, table=True):
+    __tablename__ = "facility"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    organization_pk: int = Field(foreign_key="organization.pk", index=True)
+    country: str = Field(max_length=2, index=True)
+    created_at: datetime = _timestamp()
+
+
+class FacilityStage(SQLModel, table=True):
+    __tablename__ = "facility_stage"
+
+    facility_pk: int = Field(foreign_key="facility.pk", primary_key=True)
+    stage: str = Field(max_length=20, primary_key=True)
+
+
+class Sku(SQLModel, table=True):
+    __tablename__ = "sku"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    organization_pk: int = Field(foreign_key="organization.pk", index=True)
+    gtin: str | None = Field(default=None, max_length=14)
+    created_at: datetime = _timestamp()
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "event"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=36, unique=True)
+    type: str = Field(max_length=20)
+    facility_pk: int = Field(foreign_key="facility.pk", index=True)
+    stage: str | None = Field(default=None, max_length=20)
+    occurred_at: datetime = _timestamp()
+    recorded_at: datetime = _timestamp()
+    reference: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="recorded", max_length=10)
+    voided_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+
+
+class EventInput(SQLModel, table=True):
+    __tablename__ = "event_input"
+
+    event_pk: int = Field(foreign_key="event.pk", primary_key=True)
+    position: int = Field(primary_key=True)
+    lot_pk: int = Field(foreign_key="lot.pk", index=True)
+    quantity: Decimal = _exact()
+
+
+class Lot(SQLModel, table=True):
+    __tablename__ = "lot"
+    __table_args__ = (
+        sa.UniqueConstraint("organization_pk", "code"),
+        sa.CheckConstraint("CAST(remaining AS TEXT) NOT LIKE '-%'", name="remaining_not_negative"),
+    )
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=36, unique=True)
+    code: str = Field(max_length=64, index=True)
+    organization_pk: int = Field(foreign_key="organization.pk")
+    facility_pk: int = Field(foreign_key="facility.pk", index=True)
+    event_pk: int = Field(foreign_key="event.pk", index=True)
+    position: int
+    material: str = Field(max_length=20)
+    quantity: Decimal = _exact()
+    unit: str = Field(max_length=3)
+    remaining: Decimal = _exact()
+    # Exact rationals as text, element symbol -> kilograms ("n" or "n/d").
+    composition: dict[str, str] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    # Element symbol -> [[mining, refining, metal_making, magnet_making, manufacturing, kg], ...].
+    origin: dict[str, list[list[str]]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    element_resolved: bool
+    # Made by a receipt or by manufacturing: the units a SKU answers for.
+    is_production: bool
+    sku_pk: int | None = Field(default=None, foreign_key="sku.pk", index=True)
+    status: str = Field(default="active", max_length=10)
+    occurred_at: datetime = _timestamp()
+    recorded_at: datetime = _timestamp()

@@ -1,0 +1,90 @@
+"""Exact numbers: parsing client decimals, storing rationals, writing answers.
+
+Quantities sent by clients are decimals with at most ``MAX_SCALE`` places.
+Kilograms inside the origin engine are ``Fraction`` (a derived split of 1 kg
+over 3 outputs is 1/3 kg, exactly); they are rounded half-even only when
+written out: kilograms to 12 places, percents to 6.
+"""
+
+import re
+from decimal import Decimal
+from fractions import Fraction
+
+MAX_SCALE = 12
+MAX_INTEGER_DIGITS = 18
+KG_PLACES = 12
+PERCENT_PLACES = 6
+
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+_DECIMAL_RE = re.compile(DECIMAL_PATTERN)
+
+
+def parse_decimal(value: object) -> Decimal:
+    """A client's decimal: a plain decimal string or a JSON number, never a boolean.
+
+    Exponents, hex, NaN and infinities are refused, and so are more than
+    ``MAX_SCALE`` decimal places or ``MAX_INTEGER_DIGITS`` integer digits.
+    """
+    if isinstance(value, bool):
+        raise ValueError("must be a decimal number, not a boolean")
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("must be a finite decimal number")
+        text = format(value, "f")
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise ValueError("must be a decimal number written as a string or a JSON number")
+    if not _DECIMAL_RE.match(text):
+        raise ValueError("must be a plain decimal such as \"12.5\" (no exponent, no NaN)")
+    integer, _, fraction = text.lstrip("-").partition(".")
+    if len(fraction.rstrip("0")) > MAX_SCALE:
+        raise ValueError(f"has more than {MAX_SCALE} decimal places")
+    if len(integer.lstrip("0")) > MAX_INTEGER_DIGITS:
+        raise ValueError(f"has more than {MAX_INTEGER_DIGITS} integer digits")
+    return Decimal(text)
+
+
+def round_to(value: Fraction | Decimal, places: int) -> Decimal:
+    """Round half-even to ``places`` decimals, exactly (no float on the way)."""
+    frac = Fraction(value)
+    scaled = frac * 10**places
+    # Python's round() on a Fraction is exact and rounds half to even.
+    return Decimal(round(scaled)).scaleb(-places)
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text
+
+
+def format_kg(value: Fraction | Decimal) -> str:
+    """Kilograms or quantities as written in answers: 12 places, half-even, no trailing zeros."""
+    return _plain(round_to(value, KG_PLACES))
+
+
+def format_percent(value: Fraction | Decimal) -> str:
+    """A percent as written in answers: 6 places, half-even, no trailing zeros."""
+    return _plain(round_to(value, PERCENT_PLACES))
+
+
+def format_decimal(value: Decimal) -> str:
+    """A stored decimal (quantities, thresholds) written plainly, never in exponent form."""
+    return _plain(value)
+
+
+def fraction_to_text(value: Fraction) -> str:
+    """Exact storage form of a rational: ``"n"`` or ``"n/d"``."""
+    return str(value)
+
+
+def text_to_fraction(text: str) -> Fraction:
+    return Fraction(text)
+
+

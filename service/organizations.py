@@ -1,0 +1,50 @@
+"""Organizations: the companies that hold facilities, lots and SKUs."""
+
+from sqlmodel import Session, select
+
+from service.db import utcnow
+from service.errors import Conflict, NotFound, invalid
+from service.models import Organization
+from service.pagination import decode_cursor, paginate
+from service.schemas import OrganizationCreate, OrganizationRead, Page
+
+
+def to_read(org: Organization) -> OrganizationRead:
+    return OrganizationRead(code=org.code, name=org.name, country=org.country, created_at=org.created_at)
+
+
+def find_organization(session: Session, code: str) -> Organization | None:
+    return session.exec(select(Organization).where(Organization.code == code)).first()
+
+
+def get_organization(session: Session, code: str) -> Organization:
+    org = find_organization(session, code)
+    if org is None:
+        raise NotFound(f"No organization has the code {code!r}.")
+    return org
+
+
+def referenced_organization(session: Session, code: str, field: str = "organization") -> Organization:
+    """An organization named in a request body: unknown is 422, not 404."""
+    org = find_organization(session, code)
+    if org is None:
+        raise invalid(field, f"no organization has the code {code!r}")
+    return org
+
+
+def create_organization(session: Session, body: OrganizationCreate) -> OrganizationRead:
+    if find_organization(session, body.code) is not None:
+        raise Conflict(f"An organization with the code {body.code!r} already exists.")
+    org = Organization(code=body.code, name=body.name, country=body.country, created_at=utcnow())
+    session.add(org)
+    session.flush()
+    return to_read(org)
+
+
+def list_organizations(session: Session, limit: int, cursor: str | None) -> Page[OrganizationRead]:
+    after = decode_cursor(cursor, str)
+    query = select(Organization).order_by(Organization.code).limit(limit + 1)  # type: ignore[arg-type]
+    if after is not None:
+        query = query.where(Organization.code > after)
+    rows, next_cursor = paginate(list(session.exec(query)), limit, lambda o: o.code)
+    return Page(items=[to_read(o) for o in rows], next_cursor=next_cursor)

@@ -1,0 +1,322 @@
+"""The origin engine of ORIGIN.md: pure functions over exact rationals.
+
+An origin maps each element to the kilograms on each route; a route is the
+value of the five stages in order. Nothing here touches the database or
+HTTP: the worked examples' numbers are checked against these functions
+directly, and ``events.py`` feeds them the lots it loads.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Literal
+
+STAGES: tuple[str, ...] = ("mining", "refining", "metal_making", "magnet_making", "manufacturing")
+ELEMENTS: tuple[str, ...] = (
+    "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Sc", "Y",
+)  # fmt: skip
+REE = "REE"
+SYMBOLS: tuple[str, ...] = (*ELEMENTS, REE)
+UNKNOWN = "unknown"
+NONE = "none"
+RECYCLED = "recycled"
+
+MATERIAL_STAGE: dict[str, str] = {
+    "ore": "mining",
+    "concentrate": "mining",
+    "intermediate": "refining",
+    "oxide": "refining",
+    "metal": "metal_making",
+    "alloy": "metal_making",
+    "magnet": "magnet_making",
+    "component": "manufacturing",
+    "product": "manufacturing",
+}
+MATERIALS: tuple[str, ...] = tuple(MATERIAL_STAGE)
+# Making metal implies the material was refined; making magnets implies both.
+IMPLIED_STAGES: dict[str, tuple[str, ...]] = {
+    "metal_making": ("refining",),
+    "magnet_making": ("refining", "metal_making"),
+}
+
+Route = tuple[str, ...]
+Composition = dict[str, Fraction]
+Origin = dict[str, dict[Route, Fraction]]
+Answer = Literal["yes", "no", "unknown"]
+ANSWER_RANK: dict[str, int] = {"no": 0, "unknown": 1, "yes": 2}
+
+
+class OriginRuleError(ValueError):
+    """A rule of ORIGIN.md refused the input; the message says which."""
+
+
+def stage_index(stage: str) -> int:
+    return STAGES.index(stage)
+
+
+def symbol_order(symbol: str) -> int:
+    return SYMBOLS.index(symbol)
+
+
+def total(composition: Mapping[str, Fraction]) -> Fraction:
+    return sum(composition.values(), Fraction(0))
+
+
+def clean_composition(composition: Mapping[str, Fraction]) -> Composition:
+    """Drop zero entries and order keys as in the periodic table, ``REE`` last."""
+    return {k: composition[k] for k in sorted(composition, key=symbol_order) if composition[k] != 0}
+
+
+def is_resolved_composition(composition: Mapping[str, Fraction]) -> bool:
+    return REE not in composition
+
+
+def _merge(items: Iterable[tuple[Route, Fraction]]) -> dict[Route, Fraction]:
+    merged: dict[Route, Fraction] = defaultdict(Fraction)
+    for route, kg in items:
+        merged[route] += kg
+    return {route: kg for route, kg in merged.items() if kg != 0}
+
+
+def _spread(composition: Mapping[str, Fraction], shares: Mapping[Route, Fraction]) -> Origin:
+    """Every element of the composition on every route, in the given shares (summing to 1)."""
+    return {
+        element: _merge((route, kg * share) for route, share in shares.items())
+        for element, kg in composition.items()
+        if kg != 0
+    }
+
+
+def extraction_origin(composition: Mapping[str, Fraction], country: str) -> Origin:
+    route: Route = (country, NONE, NONE, NONE, NONE)
+    return _spread(composition, {route: Fraction(1)})
+
+
+def default_route(material: str) -> Route:
+    """Stages up to the material's own stage are ``unknown``, later ones ``none``."""
+    last = stage_index(MATERIAL_STAGE[material])
+    return tuple(UNKNOWN if i <= last else NONE for i in range(len(STAGES)))
+
+
+def declared_route(material: str, declared: Mapping[str, str]) -> Route:
+    """A declared route over the material's defaults, stage by stage."""
+    last = stage_index(MATERIAL_STAGE[material])
+    route = list(default_route(material))
+    for stage, value in declared.items():
+        if stage not in STAGES:
+            raise OriginRuleError(f"unknown stage {stage!r}")
+        i = stage_index(stage)
+        if value == RECYCLED and stage != "mining":
+            raise OriginRuleError("only the mining stage can be 'recycled'")
+        if i > last and value != NONE:
+            raise OriginRuleError(
+                f"a {material} has not reached the {stage} stage: only 'none' may be declared there"
+            )
+        route[i] = value
+    return tuple(route)
+
+
+def receipt_shares(material: str, declared: Sequence[tuple[Mapping[str, str], Fraction]]) -> dict[Route, Fraction]:
+    """Route shares (fractions of 1) of a receipt; the undeclared remainder takes the default route."""
+    shares: dict[Route, Fraction] = defaultdict(Fraction)
+    declared_total = Fraction(0)
+    for route_values, percent in declared:
+        if percent <= 0:
+            raise OriginRuleError("declared percents must be positive")
+        shares[declared_route(material, route_values)] += percent / 100
+        declared_total += percent
+    if declared_total > 100:
+        raise OriginRuleError(f"declared percents sum to {declared_total}, more than 100")
+    remainder = 1 - declared_total / 100
+    if remainder:
+        shares[default_route(material)] += remainder
+    return dict(shares)
+
+
+def receipt_origin(
+    composition: Mapping[str, Fraction],
+    material: str,
+    declared: Sequence[tuple[Mapping[str, str], Fraction]],
+) -> Origin:
+    return _spread(composition, receipt_shares(material, declared))
+
+
+@dataclass(frozen=True)
+class LotState:
+    """What the engine needs of a lot: its composition, origin and mode."""
+
+    composition: Composition
+    origin: Origin
+    element_resolved: bool
+
+
+@dataclass(frozen=True)
+class Pool:
+    composition: Composition
+    origin: Origin
+    element_resolved: bool
+
+    @property
+    def routes(self) -> dict[Route, Fraction]:
+        return route_totals(self.origin)
+
+
+def make_pool(inputs: Sequence[tuple[Fraction, LotState]], outputs_resolved: bool = True) -> Pool:
+    """The fraction ``f`` of each input lot's composition and origin, added up."""
+    composition: dict[str, Fraction] = defaultdict(Fraction)
+    origin: dict[str, dict[Route, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
+    resolved = outputs_resolved
+    for fraction, lot in inputs:
+        resolved = resolved and lot.element_resolved and is_resolved_composition(lot.composition)
+        for element, kg in lot.composition.items():
+            composition[element] += fraction * kg
+        for element, routes in lot.origin.items():
+            for route, kg in routes.items():
+                origin[element][route] += fraction * kg
+    return Pool(
+        composition=clean_composition(composition),
+        origin={e: {r: kg for r, kg in routes.items() if kg} for e, routes in origin.items() if any(routes.values())},
+        element_resolved=resolved,
+    )
+
+
+def derive_compositions(pool: Pool, quantities: Sequence[Decimal]) -> list[Composition]:
+    """Split the pool over outputs in proportion to their quantities, keeping the pool's keys."""
+    whole = sum((Fraction(q) for q in quantities), Fraction(0))
+    return [{e: kg * Fraction(q) / whole for e, kg in pool.composition.items()} for q in quantities]
+
+
+def mass_balance_excess(
+    pool: Pool, outputs: Sequence[Mapping[str, Fraction]], tolerance: Fraction
+) -> list[str]:
+    """Elements (or ``["total"]`` when pooled) where outputs hold more than ``pool x (1 + tolerance)``."""
+    limit = 1 + tolerance
+    if pool.element_resolved:
+        produced: dict[str, Fraction] = defaultdict(Fraction)
+        for composition in outputs:
+            for element, kg in composition.items():
+                produced[element] += kg
+        return [
+            element
+            for element in sorted(produced, key=symbol_order)
+            if produced[element] > pool.composition.get(element, Fraction(0)) * limit
+        ]
+    produced_total = sum((total(c) for c in outputs), Fraction(0))
+    return ["total"] if produced_total > total(pool.composition) * limit else []
+
+
+def distribute(pool: Pool, composition: Mapping[str, Fraction]) -> Origin:
+    """An output's origin: each element takes the pool's routes in the pool's proportions.
+
+    Element-resolved, the routes of that element; pooled, the routes of the
+    whole pool, since ``REE`` input may hide any element.
+    """
+    if pool.element_resolved:
+        return {
+            element: _merge(
+                (route, part * kg / pool.composition[element]) for route, part in pool.origin[element].items()
+            )
+            for element, kg in composition.items()
+            if kg != 0
+        }
+    routes = pool.routes
+    whole = total(pool.composition)
+    return {
+        element: _merge((route, part * kg / whole) for route, part in routes.items())
+        for element, kg in composition.items()
+        if kg != 0
+    }
+
+
+def attribute_route(route: Route, stage: str, country: str) -> Route:
+    """The route after processing at ``stage`` in ``country`` (ORIGIN.md, Attribution)."""
+    i = stage_index(stage)
+    values = list(route)
+    if stage != "mining":
+        values[i] = country
+    for later in range(i + 1, len(STAGES)):
+        values[later] = NONE
+    for implied in IMPLIED_STAGES.get(stage, ()):
+        j = stage_index(implied)
+        if values[j] == NONE:
+            values[j] = country
+    return tuple(values)
+
+
+def attribute(origin: Origin, stage: str | None, country: str) -> Origin:
+    if stage is None:
+        return origin
+    return {
+        element: _merge((attribute_route(route, stage, country), kg) for route, kg in routes.items())
+        for element, routes in origin.items()
+    }
+
+
+def route_totals(origin: Origin) -> dict[Route, Fraction]:
+    """Kilograms per route over all elements."""
+    return _merge((route, kg) for routes in origin.values() for route, kg in routes.items())
+
+
+def sorted_routes(routes: Mapping[Route, Fraction]) -> list[tuple[Route, Fraction]]:
+    """Largest first; ties in stage order, alphabetically."""
+    return sorted(((r, kg) for r, kg in routes.items() if kg > 0), key=lambda item: (-item[1], item[0]))
+
+
+def stage_marginals(routes: Mapping[Route, Fraction]) -> dict[str, dict[str, Fraction]]:
+    """Kilograms by each stage's value, for all five stages."""
+    marginals: dict[str, dict[str, Fraction]] = {stage: defaultdict(Fraction) for stage in STAGES}
+    for route, kg in routes.items():
+        for stage, value in zip(STAGES, route, strict=True):
+            marginals[stage][value] += kg
+    return {stage: dict(sorted(values.items())) for stage, values in marginals.items()}
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Kilograms that answer a question: on asked countries, unknown, and in all."""
+
+    hit: Fraction
+    unknown: Fraction
+    total: Fraction
+
+    def __add__(self, other: "Exposure") -> "Exposure":
+        return Exposure(self.hit + other.hit, self.unknown + other.unknown, self.total + other.total)
+
+    @property
+    def share_percent(self) -> Fraction:
+        return 100 * self.hit / self.total if self.total else Fraction(0)
+
+    @property
+    def unknown_percent(self) -> Fraction:
+        return 100 * self.unknown / self.total if self.total else Fraction(0)
+
+    def answer(self, threshold_percent: Fraction) -> Answer:
+        if self.share_percent > threshold_percent:
+            return "yes"
+        if self.share_percent + self.unknown_percent > threshold_percent:
+            return "unknown"
+        return "no"
+
+
+NO_EXPOSURE = Exposure(Fraction(0), Fraction(0), Fraction(0))
+
+
+def exposure(routes: Mapping[Route, Fraction], countries: Iterable[str], stages: Iterable[str]) -> Exposure:
+    """``hit``: routes where any asked stage is an asked country; ``unknown``: others unknown at an asked stage."""
+    wanted = frozenset(countries)
+    positions = [stage_index(s) for s in stages]
+    hit = unknown = whole = Fraction(0)
+    for route, kg in routes.items():
+        whole += kg
+        if any(route[i] in wanted for i in positions):
+            hit += kg
+        elif any(route[i] == UNKNOWN for i in positions):
+            unknown += kg
+    return Exposure(hit, unknown, whole)
+
+
+def worst(answers: Iterable[Answer]) -> Answer | None:
+    ranked = sorted(answers, key=ANSWER_RANK.__getitem__)
+    return ranked[-1] if ranked else None

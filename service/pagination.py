@@ -1,0 +1,41 @@
+"""Opaque cursors for keyset pagination: the last key seen, base64url-encoded JSON."""
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from typing import TypeVar
+
+from service.errors import invalid
+
+R = TypeVar("R")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def encode_cursor(key: str | int) -> str:
+    raw = json.dumps({"after": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, kind: type[str] | type[int]) -> str | int | None:
+    """The key after which a page starts; a cursor this service did not write is 422."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
+        raise invalid("cursor", "is not a cursor this service wrote") from None
+    if type(key) is not kind:
+        raise invalid("cursor", "is not a cursor for this list")
+    return key  # type: ignore[no-any-return]
+
+
+def paginate(rows: list[R], limit: int, key: Callable[[R], str | int]) -> tuple[list[R], str | None]:
+    """Rows fetched with ``limit + 1``: the page, and the cursor to the next one if there is more."""
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(key(page[-1]))

@@ -1,0 +1,350 @@
+"""The API contract (API.md): request and response bodies, separate from the tables."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+import iso3166
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+from stdnum import ean
+
+from service.numbers import DECIMAL_PATTERN, parse_decimal
+from service.origin import MATERIALS, NONE, RECYCLED, STAGES, UNKNOWN
+
+CODE_PATTERN = r"^[A-Za-z0-9\-_.:]{1,64}$"
+Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Stage = Literal["mining", "refining", "metal_making", "magnet_making", "manufacturing"]
+Material = Literal["ore", "concentrate", "intermediate", "oxide", "metal", "alloy", "magnet", "component", "product"]
+Unit = Literal["kg", "t", "g", "pcs"]
+EventType = Literal["extraction", "receipt", "processing", "transfer"]
+AnswerValue = Literal["yes", "no", "unknown"]
+assert set(Material.__args__) == set(MATERIALS) and tuple(Stage.__args__) == STAGES  # type: ignore[attr-defined]
+
+
+def check_country(value: str) -> str:
+    if value not in iso3166.countries_by_alpha2:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code in upper case, such as \"AU\"")
+    return value
+
+
+def check_route_value(value: str) -> str:
+    if value in (UNKNOWN, NONE, RECYCLED):
+        return value
+    return check_country(value)
+
+
+def check_gtin(value: str) -> str:
+    if len(value) not in (8, 12, 13, 14) or not value.isdigit() or not ean.is_valid(value):
+        raise ValueError("must be a GTIN of 8, 12, 13 or 14 digits with a valid check digit")
+    return value
+
+
+def check_timestamp(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 timestamp string such as \"2025-06-01T00:00:00Z\"")
+    return value
+
+
+def to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(check_country)]
+RouteValue = Annotated[str, AfterValidator(check_route_value)]
+Gtin = Annotated[str, AfterValidator(check_gtin)]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(check_timestamp),
+    Field(description="RFC 3339 timestamp with an offset; stored and written in UTC."),
+]
+UtcTimestamp = Annotated[Timestamp, AfterValidator(to_utc)]
+DecimalIn = Annotated[
+    Decimal,
+    BeforeValidator(parse_decimal),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": DECIMAL_PATTERN}, {"type": "number"}],
+            "description": "An exact decimal, preferably written as a string.",
+            "examples": ["12.5"],
+        }
+    ),
+]
+DecimalOut = Annotated[str, Field(pattern=DECIMAL_PATTERN, examples=["12.5"])]
+
+
+class Contract(BaseModel):
+    """Request bodies refuse fields they do not know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# Organizations, facilities, SKUs -------------------------------------------------------------
+
+
+class OrganizationCreate(Contract):
+    code: Code
+    name: Name
+    country: Country
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "LYNAS", "name": "Lynas Rare Earths", "country": "AU"}]})
+
+
+class OrganizationRead(BaseModel):
+    code: str
+    name: str
+    country: str
+    created_at: datetime
+
+
+class FacilityCreate(Contract):
+    code: Code
+    name: Name
+    organization: Code
+    country: Country
+    stages: list[Stage] = Field(description="Stages performed here; empty for a warehouse.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "KUANTAN", "name": "Lynas Malaysia", "organization": "LYNAS", "country": "MY", "stages": ["refining"]}
+            ]
+        }
+    )
+
+
+class FacilityRead(BaseModel):
+    code: str
+    name: str
+    organization: str
+    country: str
+    stages: list[Stage]
+    created_at: datetime
+
+
+class SkuCreate(Contract):
+    sku: Code
+    name: Name
+    organization: Code
+    gtin: Gtin | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"sku": "EV-MOTOR-200", "name": "EV traction motor 200 kW", "organization": "ACME", "gtin": "4006381333931"}]
+        }
+    )
+
+
+class SkuRead(BaseModel):
+    sku: str
+    name: str
+    organization: str
+    gtin: str | None
+    created_at: datetime
+
+
+# Events ---------------------------------------------------------------------------------------
+
+
+class DeclaredRoute(Contract):
+    route: dict[Stage, RouteValue] = Field(
+        description="Stage -> country, `unknown`, `none`, or `recycled` (mining only). Stages left out take the defaults."
+    )
+    percent: DecimalIn
+
+
+class InputCreate(Contract):
+    lot: str | None = Field(None, description="The lot's id; or name it by `lot_code` and `organization`.")
+    lot_code: Code | None = None
+    organization: Code | None = None
+    quantity: DecimalIn
+
+
+class OutputCreate(Contract):
+    code: Code
+    material: Material | None = None
+    quantity: DecimalIn | None = None
+    unit: Unit | None = None
+    composition: dict[str, DecimalIn] | None = Field(
+        None, description="Kilograms of each element (or `REE`) in the whole lot."
+    )
+    sku: Code | None = None
+    facility: Code | None = Field(None, description="Transfers only: the receiving facility.")
+    declared_origin: list[DeclaredRoute] | None = Field(None, description="Receipts only.")
+
+
+EVENT_EXAMPLE: dict[str, Any] = {
+    "type": "processing",
+    "facility": "KUANTAN",
+    "stage": "refining",
+    "occurred_at": "2025-06-01T00:00:00Z",
+    "reference": "BATCH-2025-0601",
+    "inputs": [{"lot_code": "KU-IN-1", "organization": "LYNAS", "quantity": "10000"}],
+    "outputs": [
+        {"code": "KU-NDPR-1", "material": "oxide", "quantity": "1200", "unit": "kg", "composition": {"Nd": "880", "Pr": "290"}}
+    ],
+}
+
+
+class EventCreate(Contract):
+    type: EventType
+    facility: Code
+    stage: Stage | None = None
+    occurred_at: UtcTimestamp
+    reference: Annotated[str, StringConstraints(max_length=200)] | None = None
+    inputs: list[InputCreate] = Field(default_factory=list, max_length=1000)
+    outputs: list[OutputCreate] = Field(max_length=1000)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
+
+class RouteShare(BaseModel):
+    route: dict[str, str] = Field(examples=[{"mining": "AU", "refining": "MY", "metal_making": "none", "magnet_making": "none", "manufacturing": "none"}])
+    kg: DecimalOut
+    percent: DecimalOut
+
+
+class ElementOrigin(BaseModel):
+    kg: DecimalOut
+    routes: list[RouteShare]
+
+
+class OriginRead(BaseModel):
+    total_kg: DecimalOut
+    element_resolved: bool
+    stages: dict[str, dict[str, DecimalOut]]
+    routes: list[RouteShare]
+    elements: dict[str, ElementOrigin] | None = Field(None, exclude_if=lambda v: v is None)
+
+
+class LotRead(BaseModel):
+    id: str
+    code: str
+    organization: str
+    facility: str
+    material: str
+    quantity: DecimalOut
+    unit: str
+    remaining: DecimalOut
+    composition: dict[str, DecimalOut]
+    sku: str | None
+    event: str
+    status: Literal["active", "voided"]
+    occurred_at: datetime
+    recorded_at: datetime
+    origin: OriginRead
+
+
+class InputRead(BaseModel):
+    lot: str
+    code: str
+    organization: str
+    quantity: DecimalOut
+
+
+class EventRead(BaseModel):
+    id: str
+    type: EventType
+    facility: str
+    stage: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+    reference: str | None
+    status: Literal["recorded", "voided"]
+    inputs: list[InputRead]
+    outputs: list[LotRead]
+
+
+# Answers --------------------------------------------------------------------------------------
+
+
+class LotAnswer(BaseModel):
+    id: str
+    code: str
+    organization: str
+    answer: AnswerValue
+    share_percent: DecimalOut
+    unknown_percent: DecimalOut
+    total_kg: DecimalOut
+
+
+class AssessmentRead(BaseModel):
+    subject: dict[str, str]
+    countries: list[str]
+    stages: list[str]
+    threshold_percent: DecimalOut
+    answer: AnswerValue
+    share_percent: DecimalOut
+    unknown_percent: DecimalOut
+    total_kg: DecimalOut
+    stages_breakdown: dict[str, dict[str, DecimalOut]]
+    routes: list[RouteShare]
+    lots: list[LotAnswer] | None = Field(None, exclude_if=lambda v: v is None)
+    explanation: str
+
+
+class TraceNode(BaseModel):
+    kind: Literal["lot", "event"]
+    id: str
+    depth: int = Field(description="Events between this node and the lot asked about.")
+    code: str | None = None
+    organization: str | None = None
+    facility: str
+    material: str | None = None
+    quantity: DecimalOut | None = None
+    unit: str | None = None
+    type: str | None = None
+    stage: str | None = None
+    status: str
+    occurred_at: datetime
+
+
+class TraceEdge(BaseModel):
+    source: str = Field(description="Id of the upstream node (a lot consumed, or the event that made a lot).")
+    target: str = Field(description="Id of the downstream node.")
+    quantity: DecimalOut | None = Field(None, description="Quantity of the lot consumed, on lot -> event edges.")
+
+
+class TraceRead(BaseModel):
+    lot: str
+    direction: Literal["upstream", "downstream"]
+    max_depth: int
+    nodes: list[TraceNode]
+    edges: list[TraceEdge]
+    truncated: bool = Field(description="True when the walk stopped at max_depth with more beyond.")
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ProblemFieldError(BaseModel):
+    field: str = Field(examples=["outputs.0.quantity"])
+    message: str = Field(examples=["must be positive"])
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: why a request was refused. Nothing was recorded."""
+
+    type: str = Field(examples=["urn:lodestone:problem:invalid"])
+    title: str = Field(examples=["Invalid request"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["outputs.0.quantity: must be positive"])
+    errors: list[ProblemFieldError] | None = None

@@ -1,0 +1,51 @@
+"""SKUs: the products and components whose rare earths buyers ask about."""
+
+from sqlmodel import Session, col, select
+
+from service.db import utcnow
+from service.errors import Conflict, NotFound
+from service.models import Organization, Sku
+from service.organizations import referenced_organization
+from service.pagination import decode_cursor, paginate
+from service.schemas import Page, SkuCreate, SkuRead
+
+
+def _read(sku: Sku, org: Organization) -> SkuRead:
+    return SkuRead(sku=sku.sku, name=sku.name, organization=org.code, gtin=sku.gtin, created_at=sku.created_at)
+
+
+def find_sku(session: Session, code: str) -> Sku | None:
+    return session.exec(select(Sku).where(Sku.sku == code)).first()
+
+
+def get_sku_row(session: Session, code: str) -> Sku:
+    sku = find_sku(session, code)
+    if sku is None:
+        raise NotFound(f"No SKU is called {code!r}.")
+    return sku
+
+
+def get_sku(session: Session, code: str) -> SkuRead:
+    row = session.exec(select(Sku, Organization).join(Organization).where(Sku.sku == code)).first()
+    if row is None:
+        raise NotFound(f"No SKU is called {code!r}.")
+    return _read(*row)
+
+
+def create_sku(session: Session, body: SkuCreate) -> SkuRead:
+    org = referenced_organization(session, body.organization)
+    if find_sku(session, body.sku) is not None:
+        raise Conflict(f"A SKU called {body.sku!r} already exists.")
+    sku = Sku(sku=body.sku, name=body.name, organization_pk=org.pk or 0, gtin=body.gtin, created_at=utcnow())
+    session.add(sku)
+    session.flush()
+    return _read(sku, org)
+
+
+def list_skus(session: Session, limit: int, cursor: str | None) -> Page[SkuRead]:
+    after = decode_cursor(cursor, str)
+    query = select(Sku, Organization).join(Organization).order_by(col(Sku.sku)).limit(limit + 1)
+    if after is not None:
+        query = query.where(Sku.sku > after)
+    rows, next_cursor = paginate(list(session.exec(query)), limit, lambda row: row[0].sku)
+    return Page(items=[_read(*row) for row in rows], next_cursor=next_cursor)
