@@ -157,9 +157,13 @@ def assess_sku(
             "so nobody has shown where its rare earths came from."
         )
     else:
+        which = (
+            "its one production lot answers"
+            if len(answers) == 1
+            else f"{counts[answer]} of its {len(answers)} production lots answer"
+        )
         explanation = (
-            f"SKU {sku} answers {answer} because {counts[answer]} of its {len(answers)} production lots "
-            f"answer {answer} for {question.describe()}; over all of them, "
+            f"SKU {sku} answers {answer} because {which} {answer} for {question.describe()}; over all of them, "
             f"{format_percent(exposure.share_percent)} % of {format_kg(exposure.total)} kg of rare earths "
             f"is shown to have gone there and {format_percent(exposure.unknown_percent)} % is unknown."
         )
