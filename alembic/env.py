@@ -1,9 +1,9 @@
 """Alembic environment: the URL comes from Lodestone's settings, or from the caller's connection."""
 
-from alembic import context
 from sqlmodel import SQLModel
 
 import service.models  # noqa: F401  (registers the tables)
+from alembic import context
 from service.config import get_settings
 from service.db import create_db_engine
 

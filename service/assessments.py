@@ -109,9 +109,7 @@ def production_lots(
     session: Session, sku_pk: int, produced_from: datetime | None, produced_to: datetime | None
 ) -> list[LotView]:
     """The non-voided lots of the SKU made by manufacturing or entered by a receipt, in the window."""
-    query = lot_views_query().where(
-        Lot.sku_pk == sku_pk, Lot.status == "active", col(Lot.is_production).is_(True)
-    )
+    query = lot_views_query().where(Lot.sku_pk == sku_pk, Lot.status == "active", col(Lot.is_production).is_(True))
     if produced_from is not None:
         query = query.where(Lot.occurred_at >= produced_from)
     if produced_to is not None:

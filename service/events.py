@@ -140,7 +140,7 @@ def _check_output(body: EventCreate, index: int, out: OutputCreate) -> PlannedOu
     )
     if out.declared_origin is not None:
         assert out.material is not None
-        planned.declared = [(dict(d.route), Fraction(d.percent)) for d in out.declared_origin]
+        planned.declared = [({str(k): v for k, v in d.route.items()}, Fraction(d.percent)) for d in out.declared_origin]
         try:
             engine.receipt_shares(out.material, planned.declared)
         except engine.OriginRuleError as exc:
@@ -159,7 +159,9 @@ def _check_shape(body: EventCreate) -> list[PlannedOutput]:
     if kind == "processing" and not body.inputs:
         raise invalid("inputs", "a processing event consumes at least one lot")
     if kind == "transfer" and (len(body.inputs) != 1 or len(body.outputs) != 1):
-        raise invalid("inputs" if len(body.inputs) != 1 else "outputs", "a transfer has exactly one input and one output")
+        raise invalid(
+            "inputs" if len(body.inputs) != 1 else "outputs", "a transfer has exactly one input and one output"
+        )
     seen: set[object] = set()
     for index, item in enumerate(body.inputs):
         _check_input(index, item, seen)
@@ -252,7 +254,9 @@ def _resolve_references(
 # 3. Stage and material ------------------------------------------------------------------------
 
 
-def _check_stage_and_material(body: EventCreate, facility: Facility, outputs: list[PlannedOutput], stages: set[str]) -> None:
+def _check_stage_and_material(
+    body: EventCreate, facility: Facility, outputs: list[PlannedOutput], stages: set[str]
+) -> None:
     if body.type == "extraction" and "mining" not in stages:
         raise invalid("facility", f"extraction needs a facility with the mining stage; {facility.code} has none")
     if body.stage is None:
@@ -292,7 +296,8 @@ def _check_conflicts(session: Session, inputs: list[PlannedInput], outputs: list
 
 def _compute_new_material(body: EventCreate, facility: Facility, outputs: list[PlannedOutput]) -> None:
     for out in outputs:
-        assert out.composition is not None and out.material is not None
+        assert out.composition is not None
+        assert out.material is not None
         if body.type == "extraction":
             out.origin = engine.extraction_origin(out.composition, facility.country)
         else:
@@ -355,12 +360,16 @@ def record_event(session: Session, body: EventCreate, tolerance: Fraction) -> Ev
     session.add(event)
     session.flush()
     for item in inputs:
-        session.add(EventInput(event_pk=event.pk or 0, position=item.index, lot_pk=item.lot.pk or 0, quantity=item.quantity))
+        session.add(
+            EventInput(event_pk=event.pk or 0, position=item.index, lot_pk=item.lot.pk or 0, quantity=item.quantity)
+        )
         item.lot.remaining = item.lot.remaining - item.quantity
         session.add(item.lot)
     is_production = body.type == "receipt" or body.stage == "manufacturing"
     for out in outputs:
-        assert out.facility is not None and out.quantity is not None and out.composition is not None
+        assert out.facility is not None
+        assert out.quantity is not None
+        assert out.composition is not None
         session.add(
             Lot(
                 id=str(uuid.uuid4()),
@@ -432,9 +441,7 @@ def event_read(session: Session, event: Event) -> EventRead:
     facility = session.get(Facility, event.facility_pk)
     assert facility is not None
     input_rows = list(
-        session.exec(
-            select(EventInput).where(EventInput.event_pk == event.pk).order_by(col(EventInput.position))
-        )
+        session.exec(select(EventInput).where(EventInput.event_pk == event.pk).order_by(col(EventInput.position)))
     )
     output_pks = list(session.exec(select(Lot.pk).where(Lot.event_pk == event.pk).order_by(col(Lot.position))))
     views = views_by_pk(session, [row.lot_pk for row in input_rows] + [pk for pk in output_pks if pk is not None])

@@ -49,9 +49,7 @@ def referenced_facility(session: Session, code: str, field: str) -> Facility:
 
 
 def get_facility(session: Session, code: str) -> FacilityRead:
-    row = session.exec(
-        select(Facility, Organization).join(Organization).where(Facility.code == code)
-    ).first()
+    row = session.exec(select(Facility, Organization).join(Organization).where(Facility.code == code)).first()
     if row is None:
         raise NotFound(f"No facility has the code {code!r}.")
     return _reads(session, [row])[0]

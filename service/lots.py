@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
 from service import origin as engine
 from service.errors import NotFound
@@ -70,7 +71,9 @@ def origin_read(lot: Lot, *, elements: bool = False) -> OriginRead:
     element_origins = None
     if elements:
         element_origins = {
-            element: ElementOrigin(kg=format_kg(sum(origin[element].values(), Fraction(0))), routes=route_shares(origin[element]))
+            element: ElementOrigin(
+                kg=format_kg(sum(origin[element].values(), Fraction(0))), routes=route_shares(origin[element])
+            )
             for element in sorted(origin, key=engine.symbol_order)
         }
     return OriginRead(
@@ -115,7 +118,7 @@ class LotView:
 
 def lot_views_query() -> Any:
     return (
-        select(Lot, Organization.code, Facility.code, Sku.sku, Event.id)
+        sa.select(Lot, col(Organization.code), col(Facility.code), col(Sku.sku), col(Event.id))
         .join(Organization, col(Lot.organization_pk) == Organization.pk)
         .join(Facility, col(Lot.facility_pk) == Facility.pk)
         .join(Event, col(Lot.event_pk) == Event.pk)
@@ -124,7 +127,7 @@ def lot_views_query() -> Any:
 
 
 def lot_views(session: Session, query: Any) -> list[LotView]:
-    return [LotView(*row) for row in session.exec(query)]
+    return [LotView(*row) for row in session.execute(query)]
 
 
 def get_lot_view(session: Session, lot_id: str) -> LotView:

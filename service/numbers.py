@@ -38,7 +38,7 @@ def parse_decimal(value: object) -> Decimal:
     else:
         raise ValueError("must be a decimal number written as a string or a JSON number")
     if not _DECIMAL_RE.match(text):
-        raise ValueError("must be a plain decimal such as \"12.5\" (no exponent, no NaN)")
+        raise ValueError('must be a plain decimal such as "12.5" (no exponent, no NaN)')
     integer, _, fraction = text.lstrip("-").partition(".")
     if len(fraction.rstrip("0")) > MAX_SCALE:
         raise ValueError(f"has more than {MAX_SCALE} decimal places")
@@ -86,5 +86,3 @@ def fraction_to_text(value: Fraction) -> str:
 
 def text_to_fraction(text: str) -> Fraction:
     return Fraction(text)
-
-

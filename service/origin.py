@@ -111,9 +111,7 @@ def declared_route(material: str, declared: Mapping[str, str]) -> Route:
         if value == RECYCLED and stage != "mining":
             raise OriginRuleError("only the mining stage can be 'recycled'")
         if i > last and value != NONE:
-            raise OriginRuleError(
-                f"a {material} has not reached the {stage} stage: only 'none' may be declared there"
-            )
+            raise OriginRuleError(f"a {material} has not reached the {stage} stage: only 'none' may be declared there")
         route[i] = value
     return tuple(route)
 
@@ -188,9 +186,7 @@ def derive_compositions(pool: Pool, quantities: Sequence[Decimal]) -> list[Compo
     return [{e: kg * Fraction(q) / whole for e, kg in pool.composition.items()} for q in quantities]
 
 
-def mass_balance_excess(
-    pool: Pool, outputs: Sequence[Mapping[str, Fraction]], tolerance: Fraction
-) -> list[str]:
+def mass_balance_excess(pool: Pool, outputs: Sequence[Mapping[str, Fraction]], tolerance: Fraction) -> list[str]:
     """Elements (or ``["total"]`` when pooled) where outputs hold more than ``pool x (1 + tolerance)``."""
     limit = 1 + tolerance
     if pool.element_resolved:

@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from service.errors import invalid
 
@@ -19,6 +19,10 @@ def encode_cursor(key: str | int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+@overload
+def decode_cursor(cursor: str | None, kind: type[str]) -> str | None: ...
+@overload
+def decode_cursor(cursor: str | None, kind: type[int]) -> int | None: ...
 def decode_cursor(cursor: str | None, kind: type[str] | type[int]) -> str | int | None:
     """The key after which a page starts; a cursor this service did not write is 422."""
     if cursor is None:

@@ -28,12 +28,13 @@ Material = Literal["ore", "concentrate", "intermediate", "oxide", "metal", "allo
 Unit = Literal["kg", "t", "g", "pcs"]
 EventType = Literal["extraction", "receipt", "processing", "transfer"]
 AnswerValue = Literal["yes", "no", "unknown"]
-assert set(Material.__args__) == set(MATERIALS) and tuple(Stage.__args__) == STAGES  # type: ignore[attr-defined]
+assert set(Material.__args__) == set(MATERIALS)  # type: ignore[attr-defined]
+assert tuple(Stage.__args__) == STAGES  # type: ignore[attr-defined]
 
 
 def check_country(value: str) -> str:
     if value not in iso3166.countries_by_alpha2:
-        raise ValueError("must be an ISO 3166-1 alpha-2 country code in upper case, such as \"AU\"")
+        raise ValueError('must be an ISO 3166-1 alpha-2 country code in upper case, such as "AU"')
     return value
 
 
@@ -51,7 +52,7 @@ def check_gtin(value: str) -> str:
 
 def check_timestamp(value: object) -> object:
     if not isinstance(value, str | datetime):
-        raise ValueError("must be an RFC 3339 timestamp string such as \"2025-06-01T00:00:00Z\"")
+        raise ValueError('must be an RFC 3339 timestamp string such as "2025-06-01T00:00:00Z"')
     return value
 
 
@@ -96,7 +97,9 @@ class OrganizationCreate(Contract):
     name: Name
     country: Country
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "LYNAS", "name": "Lynas Rare Earths", "country": "AU"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"code": "LYNAS", "name": "Lynas Rare Earths", "country": "AU"}]}
+    )
 
 
 class OrganizationRead(BaseModel):
@@ -116,7 +119,13 @@ class FacilityCreate(Contract):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"code": "KUANTAN", "name": "Lynas Malaysia", "organization": "LYNAS", "country": "MY", "stages": ["refining"]}
+                {
+                    "code": "KUANTAN",
+                    "name": "Lynas Malaysia",
+                    "organization": "LYNAS",
+                    "country": "MY",
+                    "stages": ["refining"],
+                }
             ]
         }
     )
@@ -139,7 +148,14 @@ class SkuCreate(Contract):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"sku": "EV-MOTOR-200", "name": "EV traction motor 200 kW", "organization": "ACME", "gtin": "4006381333931"}]
+            "examples": [
+                {
+                    "sku": "EV-MOTOR-200",
+                    "name": "EV traction motor 200 kW",
+                    "organization": "ACME",
+                    "gtin": "4006381333931",
+                }
+            ]
         }
     )
 
@@ -157,7 +173,8 @@ class SkuRead(BaseModel):
 
 class DeclaredRoute(Contract):
     route: dict[Stage, RouteValue] = Field(
-        description="Stage -> country, `unknown`, `none`, or `recycled` (mining only). Stages left out take the defaults."
+        description="Stage -> country, `unknown`, `none`, or `recycled` (mining only). "
+        "Stages left out take the defaults."
     )
     percent: DecimalIn
 
@@ -190,7 +207,13 @@ EVENT_EXAMPLE: dict[str, Any] = {
     "reference": "BATCH-2025-0601",
     "inputs": [{"lot_code": "KU-IN-1", "organization": "LYNAS", "quantity": "10000"}],
     "outputs": [
-        {"code": "KU-NDPR-1", "material": "oxide", "quantity": "1200", "unit": "kg", "composition": {"Nd": "880", "Pr": "290"}}
+        {
+            "code": "KU-NDPR-1",
+            "material": "oxide",
+            "quantity": "1200",
+            "unit": "kg",
+            "composition": {"Nd": "880", "Pr": "290"},
+        }
     ],
 }
 
@@ -208,7 +231,11 @@ class EventCreate(Contract):
 
 
 class RouteShare(BaseModel):
-    route: dict[str, str] = Field(examples=[{"mining": "AU", "refining": "MY", "metal_making": "none", "magnet_making": "none", "manufacturing": "none"}])
+    route: dict[str, str] = Field(
+        examples=[
+            {"mining": "AU", "refining": "MY", "metal_making": "none", "magnet_making": "none", "manufacturing": "none"}
+        ]
+    )
     kg: DecimalOut
     percent: DecimalOut
 

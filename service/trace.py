@@ -48,7 +48,9 @@ def _event_node(event: Event, facility: str, depth: int) -> TraceNode:
 
 def _events(session: Session, event_pks: set[int]) -> dict[int, tuple[Event, str]]:
     rows = session.exec(
-        select(Event, Facility.code).join(Facility, col(Event.facility_pk) == Facility.pk).where(col(Event.pk).in_(event_pks))
+        select(Event, Facility.code)
+        .join(Facility, col(Event.facility_pk) == Facility.pk)
+        .where(col(Event.pk).in_(event_pks))
     )
     return {event.pk or 0: (event, code) for event, code in rows}
 
@@ -81,7 +83,9 @@ def trace_lot(session: Session, lot_id: str, direction: Direction, max_depth: in
             event, facility = events[pk]
             nodes.append(_event_node(event, facility, depth))
         if direction == "downstream":
-            made = [(lot.event_pk, lot.pk or 0) for lot in session.exec(select(Lot).where(col(Lot.event_pk).in_(event_pks)))]
+            made = [
+                (lot.event_pk, lot.pk or 0) for lot in session.exec(select(Lot).where(col(Lot.event_pk).in_(event_pks)))
+            ]
             next_pks = {lot_pk for _, lot_pk in made}
         else:
             next_pks = {link.lot_pk for link in links if link.event_pk in event_pks}
@@ -89,7 +93,11 @@ def trace_lot(session: Session, lot_id: str, direction: Direction, max_depth: in
         for link in links:
             if link.event_pk in events:
                 edges.append(
-                    TraceEdge(source=views[link.lot_pk].lot.id, target=events[link.event_pk][0].id, quantity=format_decimal(link.quantity))
+                    TraceEdge(
+                        source=views[link.lot_pk].lot.id,
+                        target=events[link.event_pk][0].id,
+                        quantity=format_decimal(link.quantity),
+                    )
                 )
         for event_pk, lot_pk in made:
             if event_pk in events:
@@ -99,4 +107,6 @@ def trace_lot(session: Session, lot_id: str, direction: Direction, max_depth: in
             nodes.append(_lot_node(views[pk], depth))
         seen_lots |= set(new_lots)
         frontier = {pk: views[pk].lot for pk in new_lots}
-    return TraceRead(lot=root.lot.id, direction=direction, max_depth=max_depth, nodes=nodes, edges=edges, truncated=truncated)
+    return TraceRead(
+        lot=root.lot.id, direction=direction, max_depth=max_depth, nodes=nodes, edges=edges, truncated=truncated
+    )

@@ -36,6 +36,8 @@ def settings(tmp_path: Path, migrated_template: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
-    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False) as test_client:
+    with TestClient(
+        app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False
+    ) as test_client:
         yield test_client
     app.state.engine.dispose()

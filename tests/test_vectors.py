@@ -19,7 +19,7 @@ def close(actual: str, expected: str, tolerance: Decimal) -> bool:
     return abs(Decimal(actual) - Decimal(expected)) <= tolerance
 
 
-def route_key(route: dict[str, str]) -> tuple[str, ...]:
+def route_key(route: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(route.items()))
 
 

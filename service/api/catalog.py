@@ -35,7 +35,9 @@ def create_organization(body: OrganizationCreate, session: SessionDep) -> Organi
 
 
 @router.get("/organizations", responses=problems(422))
-def list_organizations(session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Page[OrganizationRead]:
+def list_organizations(
+    session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Page[OrganizationRead]:
     """List registered companies, by code."""
     return organizations.list_organizations(session, limit, cursor)
 

@@ -11,7 +11,9 @@ from service.api.deps import SessionDep, SettingsDep
 from service.schemas import EVENT_EXAMPLE, EventCreate, EventRead
 
 router = v1_router("events")
-EventId = Annotated[str, Path(description="The event's id (a UUID).", examples=["6f1c2b1e-8d1a-4c55-9a57-2f0f4f1d2a11"])]
+EventId = Annotated[
+    str, Path(description="The event's id (a UUID).", examples=["6f1c2b1e-8d1a-4c55-9a57-2f0f4f1d2a11"])
+]
 
 EVENT_EXAMPLES = {
     "processing": {"summary": "Refine concentrate into NdPr oxide", "value": EVENT_EXAMPLE},
@@ -47,7 +49,7 @@ EVENT_EXAMPLES = {
 def record_event(
     body: Annotated[EventCreate, Body(openapi_examples=EVENT_EXAMPLES)], session: SessionDep, settings: SettingsDep
 ) -> EventRead:
-    """Record what happened to material (dug up, received, processed or shipped); answers with the new lots and their origin."""
+    """Record what happened to material (dug up, received, processed, shipped); answers with the new lots and origin."""
     return events.record_event(session, body, Fraction(settings.mass_balance_tolerance))
 
 

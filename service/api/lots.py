@@ -10,7 +10,7 @@ from service.api.common import parse_question, problems, v1_router
 from service.api.deps import SessionDep
 from service.errors import invalid
 from service.pagination import DEFAULT_LIMIT
-from service.schemas import AssessmentRead, LotRead, Material, Page, TraceRead, Timestamp, to_utc
+from service.schemas import AssessmentRead, LotRead, Material, Page, Timestamp, TraceRead, to_utc
 
 router = v1_router("lots")
 answer_router = v1_router("answers")
@@ -62,7 +62,11 @@ def get_lot(
 
 @answer_router.get("/lots/{id}/origin", responses=problems(404, 422))
 def assess_lot(
-    id: LotId, session: SessionDep, countries: Countries = None, stages: Stages = None, threshold_percent: Threshold = None
+    id: LotId,
+    session: SessionDep,
+    countries: Countries = None,
+    stages: Stages = None,
+    threshold_percent: Threshold = None,
 ) -> AssessmentRead:
     """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much."""
     return assessments.assess_lot(session, id, parse_question(countries, stages, threshold_percent))
@@ -72,7 +76,9 @@ def assess_lot(
 def trace_lot(
     id: LotId,
     session: SessionDep,
-    direction: Annotated[Literal["upstream", "downstream"], Query(description="Where the lot came from, or what became of it.")] = "upstream",
+    direction: Annotated[
+        Literal["upstream", "downstream"], Query(description="Where the lot came from, or what became of it.")
+    ] = "upstream",
     max_depth: Annotated[int, Query(ge=1, le=100, description="How many events deep to walk.")] = 10,
 ) -> TraceRead:
     """The lots and events that led to this lot (upstream) or that it went into (downstream)."""
@@ -89,11 +95,10 @@ def assess_sku(
     produced_from: Annotated[Timestamp | None, Query(description="Only lots made at or after this time.")] = None,
     produced_to: Annotated[Timestamp | None, Query(description="Only lots made before this time.")] = None,
 ) -> AssessmentRead:
-    """Does this SKU contain rare earths from these countries at these stages: the worst answer of its production lots."""
+    """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots."""
     question = parse_question(countries, stages, threshold_percent)
     start = to_utc(produced_from) if produced_from else None
     end = to_utc(produced_to) if produced_to else None
     if start and end and start >= end:
         raise invalid("produced_to", "must be later than produced_from")
     return assessments.assess_sku(session, sku, question, start, end)
-

@@ -12,19 +12,38 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BadRequest, FieldError, LodestoneError, PayloadTooLarge
+from service.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    Forbidden,
+    Invalid,
+    LodestoneError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("lodestone")
 
-STATUS_TITLES = {400: "Unreadable request", 401: "Missing or bad credentials", 403: "Not allowed", 404: "Not found",
-                 405: "Method not allowed", 409: "Conflict", 413: "Request body too large", 422: "Invalid request"}  # fmt: skip
+STATUS_TITLES = {
+    error.status: error.title
+    for error in (BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, Invalid)
+} | {405: "Method not allowed"}
 
 
-def problem(status: int, detail: str, slug: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    detail: str,
+    slug: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    title: str | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:lodestone:problem:{slug}",
-        "title": STATUS_TITLES.get(status, "Error"),
+        "title": title or STATUS_TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
     }
@@ -48,7 +67,7 @@ def _message(error: dict[str, Any]) -> str:
 async def _lodestone_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LodestoneError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(exc.status, exc.detail, exc.slug, exc.errors, headers)
+    return problem(exc.status, exc.detail, exc.slug, exc.errors, headers, exc.title)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
