@@ -1,5 +1,9 @@
 """The ASGI application: routers, problem handlers, body limit, offline docs."""
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
@@ -22,6 +26,40 @@ honest about what nobody has shown (`unknown`).
 """
 
 
+TAGS = [
+    {"name": "answers", "description": "The question buyers and customs lawyers ask, for a lot or a SKU."},
+    {"name": "lots", "description": "Material as recorded: quantity, what is left, and the origin of its rare earths."},
+    {"name": "events", "description": "What happened to material: extracted, received, processed, shipped, voided."},
+    {"name": "organizations", "description": "Companies that hold facilities, lots and SKUs."},
+    {"name": "facilities", "description": "Sites, their country and the processing stages they perform."},
+    {"name": "skus", "description": "Products and components a buyer can ask about."},
+    {"name": "health", "description": "For load balancers; no API key needed."},
+]
+
+
+def _documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document without FastAPI's default 422 on routes that take only a path id (never sent)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                only_path = "requestBody" not in operation and all(
+                    p["in"] == "path" for p in operation.get("parameters", [])
+                )
+                if only_path:
+                    operation["responses"].pop("422", None)
+        if "HTTPValidationError" not in json.dumps(schema["paths"]):
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPIOffline(
@@ -29,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         strict_content_type=False,
+        openapi_tags=TAGS,
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
     )
     app.state.settings = settings
@@ -46,4 +85,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lots.answer_router,
     ):
         app.include_router(router)
+    app.openapi = _documented(app)  # type: ignore[method-assign]
     return app

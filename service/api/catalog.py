@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Path, Query
 
 from service import facilities, organizations, skus
-from service.api.common import problems, v1_router
+from service.api.common import problems, v1_router, write_problems
 from service.api.deps import SessionDep
 from service.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from service.schemas import (
@@ -22,19 +22,25 @@ from service.schemas import (
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page, 1 to 500.")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page.")]
 CodePath = Annotated[str, Path(description="The caller's code.", examples=["LYNAS"])]
+SkuPath = Annotated[str, Path(description="The SKU, as its owner registered it.", examples=["EV-MOTOR-200"])]
 
 router = v1_router("organizations")
 facility_router = v1_router("facilities")
 sku_router = v1_router("skus")
 
 
-@router.post("/organizations", status_code=201, responses=problems(409, 422))
+@router.post(
+    "/organizations",
+    status_code=201,
+    summary="Register an organization",
+    responses=write_problems("An organization with this code exists."),
+)
 def create_organization(body: OrganizationCreate, session: SessionDep) -> OrganizationRead:
     """Register a company that holds facilities, lots or SKUs (its code is unique)."""
     return organizations.create_organization(session, body)
 
 
-@router.get("/organizations", responses=problems(422))
+@router.get("/organizations", summary="List organizations", responses=problems(422))
 def list_organizations(
     session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[OrganizationRead]:
@@ -42,19 +48,24 @@ def list_organizations(
     return organizations.list_organizations(session, limit, cursor)
 
 
-@router.get("/organizations/{code}", responses=problems(404))
+@router.get("/organizations/{code}", summary="Get an organization", responses=problems(404))
 def get_organization(code: CodePath, session: SessionDep) -> OrganizationRead:
     """One company, by its code."""
     return organizations.to_read(organizations.get_organization(session, code))
 
 
-@facility_router.post("/facilities", status_code=201, responses=problems(409, 422))
+@facility_router.post(
+    "/facilities",
+    status_code=201,
+    summary="Register a facility",
+    responses=write_problems("A facility with this code exists."),
+)
 def create_facility(body: FacilityCreate, session: SessionDep) -> FacilityRead:
     """Register a site, its country and the processing stages it performs (none for a warehouse)."""
     return facilities.create_facility(session, body)
 
 
-@facility_router.get("/facilities", responses=problems(422))
+@facility_router.get("/facilities", summary="List facilities", responses=problems(422))
 def list_facilities(
     session: SessionDep,
     limit: Limit = DEFAULT_LIMIT,
@@ -67,25 +78,27 @@ def list_facilities(
     return facilities.list_facilities(session, limit, cursor, organization, country, stage)
 
 
-@facility_router.get("/facilities/{code}", responses=problems(404))
+@facility_router.get("/facilities/{code}", summary="Get a facility", responses=problems(404))
 def get_facility(code: CodePath, session: SessionDep) -> FacilityRead:
     """One site, with its country and stages."""
     return facilities.get_facility(session, code)
 
 
-@sku_router.post("/skus", status_code=201, responses=problems(409, 422))
+@sku_router.post(
+    "/skus", status_code=201, summary="Register a SKU", responses=write_problems("A SKU with this code exists.")
+)
 def create_sku(body: SkuCreate, session: SessionDep) -> SkuRead:
     """Register a product or component a buyer can ask about (GTIN optional, check digit verified)."""
     return skus.create_sku(session, body)
 
 
-@sku_router.get("/skus", responses=problems(422))
+@sku_router.get("/skus", summary="List SKUs", responses=problems(422))
 def list_skus(session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Page[SkuRead]:
     """List registered SKUs, by SKU code."""
     return skus.list_skus(session, limit, cursor)
 
 
-@sku_router.get("/skus/{sku}", responses=problems(404))
-def get_sku(sku: Annotated[str, Path(examples=["EV-MOTOR-200"])], session: SessionDep) -> SkuRead:
+@sku_router.get("/skus/{sku}", summary="Get a SKU", responses=problems(404))
+def get_sku(sku: SkuPath, session: SessionDep) -> SkuRead:
     """One SKU and the organization that owns it."""
     return skus.get_sku(session, sku)

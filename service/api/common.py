@@ -17,17 +17,24 @@ _DESCRIPTIONS = {
     400: "The body is not readable JSON.",
     401: "No API key, or one this service does not accept.",
     404: "No such resource.",
-    409: "Conflicts with what is recorded (duplicate code, over-consumption, voiding a consumed event).",
+    409: "Conflicts with what is recorded.",
     413: "The body is larger than 1 MiB.",
     422: "Well-formed but invalid; `errors` names the fields. Nothing was recorded.",
 }
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def problems(*statuses: int, conflict: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """Problem responses for the docs; every ``/v1`` route can answer 401."""
+    descriptions = _DESCRIPTIONS | ({409: conflict} if conflict else {})
     return {
-        status: {"model": Problem, "description": _DESCRIPTIONS[status], "content": {PROBLEM_JSON: {}}}
+        status: {"model": Problem, "description": descriptions[status], "content": {PROBLEM_JSON: {}}}
         for status in (401, *statuses)
     }
+
+
+def write_problems(conflict: str) -> dict[int | str, dict[str, Any]]:
+    """What any POST can be refused with."""
+    return problems(400, 409, 413, 422, conflict=conflict)
 
 
 def v1_router(tag: str) -> APIRouter:

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Body, Path
 
 from service import events
-from service.api.common import problems, v1_router
+from service.api.common import problems, v1_router, write_problems
 from service.api.deps import SessionDep, SettingsDep
 from service.schemas import EVENT_EXAMPLE, EventCreate, EventRead
 
@@ -45,7 +45,14 @@ EVENT_EXAMPLES = {
 }  # fmt: skip
 
 
-@router.post("/events", status_code=201, responses=problems(400, 409, 413, 422))
+@router.post(
+    "/events",
+    status_code=201,
+    summary="Record an event",
+    responses=write_problems(
+        "A lot code already used in the receiving organization, a voided input, or more consumed than remains."
+    ),
+)
 def record_event(
     body: Annotated[EventCreate, Body(openapi_examples=EVENT_EXAMPLES)], session: SessionDep, settings: SettingsDep
 ) -> EventRead:
@@ -53,13 +60,17 @@ def record_event(
     return events.record_event(session, body, Fraction(settings.mass_balance_tolerance))
 
 
-@router.get("/events/{id}", responses=problems(404))
+@router.get("/events/{id}", summary="Get an event", responses=problems(404))
 def get_event(id: EventId, session: SessionDep) -> EventRead:
     """One recorded event, with the lots it consumed and the lots it made."""
     return events.get_event(session, id)
 
 
-@router.post("/events/{id}/void", responses=problems(404, 409))
+@router.post(
+    "/events/{id}/void",
+    summary="Void an event",
+    responses=problems(404, 409, conflict="The event is already voided, or a later event consumed one of its lots."),
+)
 def void_event(id: EventId, session: SessionDep) -> EventRead:
     """Cancel an event recorded in error: its lots become voided and its inputs get their quantities back."""
     return events.void_event(session, id)

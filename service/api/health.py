@@ -3,9 +3,9 @@
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
-from service.api.common import problems
+from service.api.problems import PROBLEM_JSON
 from service.errors import LodestoneError
-from service.schemas import Health
+from service.schemas import Health, Problem
 
 router = APIRouter(tags=["health"])
 
@@ -16,13 +16,19 @@ class NotReady(LodestoneError):
     slug = "not-ready"
 
 
-@router.get("/healthz")
+@router.get("/healthz", summary="Liveness")
 def healthz() -> Health:
     """The process is up."""
     return Health(status="ok")
 
 
-@router.get("/readyz", responses={503: problems(422)[422] | {"description": "The database cannot be reached."}})
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses={
+        503: {"model": Problem, "description": "The database cannot be reached.", "content": {PROBLEM_JSON: {}}}
+    },
+)
 def readyz(request: Request) -> Health:
     """The database answers; safe to send traffic."""
     try:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import Path, Query
 
 from service import assessments, lots, trace
-from service.api.catalog import Cursor, Limit
+from service.api.catalog import Cursor, Limit, SkuPath
 from service.api.common import parse_question, problems, v1_router
 from service.api.deps import SessionDep
 from service.errors import invalid
@@ -33,7 +33,7 @@ Threshold = Annotated[
 ]
 
 
-@router.get("/lots", responses=problems(422))
+@router.get("/lots", summary="List lots", responses=problems(422))
 def list_lots(
     session: SessionDep,
     limit: Limit = DEFAULT_LIMIT,
@@ -50,7 +50,7 @@ def list_lots(
     )
 
 
-@router.get("/lots/{id}", responses=problems(404))
+@router.get("/lots/{id}", summary="Get a lot and its origin", responses=problems(404, 422))
 def get_lot(
     id: LotId,
     session: SessionDep,
@@ -60,7 +60,7 @@ def get_lot(
     return lots.get_lot_view(session, id).read(elements=elements)
 
 
-@answer_router.get("/lots/{id}/origin", responses=problems(404, 422))
+@answer_router.get("/lots/{id}/origin", summary="Ask the question for a lot", responses=problems(404, 422))
 def assess_lot(
     id: LotId,
     session: SessionDep,
@@ -72,7 +72,7 @@ def assess_lot(
     return assessments.assess_lot(session, id, parse_question(countries, stages, threshold_percent))
 
 
-@router.get("/lots/{id}/trace", responses=problems(404, 422))
+@router.get("/lots/{id}/trace", summary="Trace a lot upstream or downstream", responses=problems(404, 422))
 def trace_lot(
     id: LotId,
     session: SessionDep,
@@ -85,9 +85,9 @@ def trace_lot(
     return trace.trace_lot(session, id, direction, max_depth)
 
 
-@answer_router.get("/skus/{sku}/origin", responses=problems(404, 422))
+@answer_router.get("/skus/{sku}/origin", summary="Ask the question for a SKU", responses=problems(404, 422))
 def assess_sku(
-    sku: Annotated[str, Path(examples=["EV-MOTOR-200"])],
+    sku: SkuPath,
     session: SessionDep,
     countries: Countries = None,
     stages: Stages = None,
