@@ -13,6 +13,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlmodel import Session, SQLModel
 
 from service.config import Settings
+from service.numbers import format_decimal
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,7 +46,7 @@ class ExactDecimal(sa.types.TypeDecorator[Decimal]):
             return None
         if dialect.name == "postgresql":
             return value
-        return format(Decimal(value).normalize(), "f") if value else "0"
+        return format_decimal(Decimal(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

@@ -11,7 +11,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 MAX_SCALE = 12
-MAX_INTEGER_DIGITS = 18
+# 15 + 12 digits stay within Decimal's default 28-digit context, so sums and differences are exact.
+MAX_INTEGER_DIGITS = 15
 KG_PLACES = 12
 PERCENT_PLACES = 6
 
@@ -49,10 +50,9 @@ def parse_decimal(value: object) -> Decimal:
 
 def round_to(value: Fraction | Decimal, places: int) -> Decimal:
     """Round half-even to ``places`` decimals, exactly (no float on the way)."""
-    frac = Fraction(value)
-    scaled = frac * 10**places
-    # Python's round() on a Fraction is exact and rounds half to even.
-    return Decimal(round(scaled)).scaleb(-places)
+    # round() on a Fraction is exact and rounds half to even; the string constructor is exact at any size.
+    scaled = round(Fraction(value) * 10**places)
+    return Decimal(f"{scaled}E-{places}")
 
 
 def _plain(value: Decimal) -> str:

@@ -265,3 +265,27 @@ def test_health_endpoints_need_no_key(client: TestClient) -> None:
         response = client.get(path, headers={"Authorization": ""})
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
+
+
+def test_largest_quantities_stay_exact(client: TestClient) -> None:
+    make_chain(client)
+    biggest = "999999999999999.999999999999"
+    extract(client, "BIG", biggest, {"Nd": "0.000000000001"})
+    post_ok(
+        client,
+        "/v1/events",
+        event(
+            "transfer",
+            "MINE",
+            inputs=[lot_input("BIG", "0.000000000001")],
+            outputs=[{"code": "EPS", "facility": "REF"}],
+        ),
+    )
+    big = client.get("/v1/lots", params={"code": "BIG"}).json()["items"][0]
+    assert big["quantity"] == biggest
+    assert big["remaining"] == "999999999999999.999999999998"
+    eps = client.get("/v1/lots", params={"code": "EPS"}).json()["items"][0]
+    # 1e-12 of 1e-12 kg is below what is written out, but it is kept exactly: the lot still answers for AU.
+    assert eps["origin"]["total_kg"] == "0"
+    answer = client.get(f"/v1/lots/{eps['id']}/origin", params={"countries": "AU"}).json()
+    assert (answer["answer"], answer["share_percent"]) == ("yes", "100")
