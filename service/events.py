@@ -26,6 +26,12 @@ from service.skus import find_sku
 KG_PER_UNIT: dict[str, Fraction] = {"kg": Fraction(1), "t": Fraction(1000), "g": Fraction(1, 1000)}
 SKU_MATERIALS = frozenset({"product", "component"})
 EXTRACTED_MATERIALS = frozenset({"ore", "concentrate"})
+EVENT_NAMES = {
+    "extraction": "an extraction",
+    "receipt": "a receipt",
+    "processing": "a processing event",
+    "transfer": "a transfer",
+}
 
 
 @dataclass
@@ -121,9 +127,9 @@ def _check_output(body: EventCreate, index: int, out: OutputCreate) -> PlannedOu
     else:
         for name in ("material", "quantity", "unit"):
             if getattr(out, name) is None:
-                raise invalid(f"{where}.{name}", f"is required on a {kind} output")
+                raise invalid(f"{where}.{name}", f"is required on {EVENT_NAMES[kind]}'s outputs")
         if kind in ("extraction", "receipt") and out.composition is None:
-            raise invalid(f"{where}.composition", f"is required on a {kind} output")
+            raise invalid(f"{where}.composition", f"is required on {EVENT_NAMES[kind]}'s outputs")
     if kind == "extraction" and out.material not in EXTRACTED_MATERIALS:
         raise invalid(f"{where}.material", "extraction makes ore or concentrate")
     if out.quantity is not None:
@@ -155,7 +161,7 @@ def _check_shape(body: EventCreate) -> list[PlannedOutput]:
     if body.stage is not None and kind != "processing":
         raise invalid("stage", "only processing events take a stage")
     if kind in ("extraction", "receipt") and body.inputs:
-        raise invalid("inputs", f"a {kind} consumes no lots")
+        raise invalid("inputs", f"{EVENT_NAMES[kind]} consumes no lots")
     if kind == "processing" and not body.inputs:
         raise invalid("inputs", "a processing event consumes at least one lot")
     if kind == "transfer" and (len(body.inputs) != 1 or len(body.outputs) != 1):

@@ -126,7 +126,9 @@ def receipt_shares(material: str, declared: Sequence[tuple[Mapping[str, str], Fr
         shares[declared_route(material, route_values)] += percent / 100
         declared_total += percent
     if declared_total > 100:
-        raise OriginRuleError(f"declared percents sum to {declared_total}, more than 100")
+        raise OriginRuleError(
+            f"declared percents sum to {Decimal(declared_total.numerator) / declared_total.denominator}, more than 100"
+        )
     remainder = 1 - declared_total / 100
     if remainder:
         shares[default_route(material)] += remainder

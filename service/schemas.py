@@ -57,7 +57,10 @@ def check_timestamp(value: object) -> object:
 
 
 def to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
 
 
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(check_country)]

@@ -10,7 +10,7 @@ from service.api.common import parse_question, problems, v1_router
 from service.api.deps import SessionDep
 from service.errors import invalid
 from service.pagination import DEFAULT_LIMIT
-from service.schemas import AssessmentRead, LotRead, Material, Page, Timestamp, TraceRead, to_utc
+from service.schemas import AssessmentRead, LotRead, Material, Page, TraceRead, UtcTimestamp
 
 router = v1_router("lots")
 answer_router = v1_router("answers")
@@ -92,13 +92,11 @@ def assess_sku(
     countries: Countries = None,
     stages: Stages = None,
     threshold_percent: Threshold = None,
-    produced_from: Annotated[Timestamp | None, Query(description="Only lots made at or after this time.")] = None,
-    produced_to: Annotated[Timestamp | None, Query(description="Only lots made before this time.")] = None,
+    produced_from: Annotated[UtcTimestamp | None, Query(description="Only lots made at or after this time.")] = None,
+    produced_to: Annotated[UtcTimestamp | None, Query(description="Only lots made before this time.")] = None,
 ) -> AssessmentRead:
     """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots."""
     question = parse_question(countries, stages, threshold_percent)
-    start = to_utc(produced_from) if produced_from else None
-    end = to_utc(produced_to) if produced_to else None
-    if start and end and start >= end:
+    if produced_from and produced_to and produced_from >= produced_to:
         raise invalid("produced_to", "must be later than produced_from")
-    return assessments.assess_sku(session, sku, question, start, end)
+    return assessments.assess_sku(session, sku, question, produced_from, produced_to)
