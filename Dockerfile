@@ -1,21 +1,42 @@
 # Lodestone API image. Not built on the development machines (no container engine there);
-# `lodestone migrate` is the one-shot step before a rollout, `lodestone serve` the long-running one.
-FROM python:3.11-slim AS base
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# tests/test_container.py lints this file and runs its CMD line against a SQLite file instead.
+#
+# Rollout: run `lodestone migrate` once (compose.yaml's `migrate` service, or a Kubernetes Job),
+# then start the new version. `lodestone serve` also migrates on start, a no-op once at head.
+
+# Builder: a virtualenv with the pinned dependencies; only pyproject.toml and the package marker
+# are copied in, so editing the code never reinstalls the dependencies.
+FROM python:3.11-slim AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
 WORKDIR /app
-
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
+# The pins of [project.dependencies] (the PostgreSQL driver among them).
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+        > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt
+# Editable, so `service` is imported from /app/service beside alembic.ini (service/migrations.py
+# finds the migrations relative to the package). The running image installs nothing: pip and
+# the old setuptools that venv bundles are removed.
 COPY service/__init__.py service/__init__.py
-RUN pip install --no-compile . && pip uninstall -y lodestone
+RUN pip install --no-cache-dir --no-deps --editable . \
+    && pip uninstall --yes setuptools pip
 
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \
+    LODESTONE_DATABASE_URL=sqlite:////app/data/lodestone.db PORT=8000
+# /app/data, the only writable place, holds the SQLite database and generated key when no
+# PostgreSQL URL is given; mount a volume there to keep them.
+RUN groupadd --system --gid 10001 lodestone \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home lodestone \
+    && install -d -o lodestone -g lodestone /app/data
+WORKDIR /app
+COPY --from=builder /opt/venv /opt/venv
 COPY alembic.ini ./
 COPY alembic alembic
 COPY service service
-RUN pip install --no-deps --no-compile -e . \
-    && useradd --system --uid 10001 --home /app lodestone \
-    && mkdir -p /app/data && chown lodestone /app/data
-USER lodestone
-ENV LODESTONE_DATABASE_URL=sqlite:////app/data/lodestone.db HOST=0.0.0.0 PORT=8000
+USER 10001:10001
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/readyz')"
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/readyz', timeout=4)"]
 CMD ["lodestone", "serve", "--host", "0.0.0.0"]

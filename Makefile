@@ -39,6 +39,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check service tests scripts alembic
 	$(VENV)/bin/ruff format --check service tests scripts alembic
 	$(VENV)/bin/mypy service tests scripts
+	$(VENV)/bin/hadolint Dockerfile
 
 fmt: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix service tests scripts alembic

@@ -12,6 +12,7 @@ from service.api import catalog, events, health, lots
 from service.api.problems import BodyLimit, install_problem_handlers
 from service.config import Settings, get_settings
 from service.db import create_db_engine
+from service.migrations import head_revision
 
 DESCRIPTION = """\
 Lodestone traces rare earths from mine to refiner to metal and magnet maker to
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_db_engine(settings)
     app.state.admin_keys = settings.accepted_admin_keys()
+    app.state.migration_head = head_revision()
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in (

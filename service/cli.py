@@ -57,6 +57,21 @@ def cmd_demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(_args: argparse.Namespace) -> int:
+    from service.db import create_db_engine, transaction
+    from service.verify import verify
+
+    engine = create_db_engine(get_settings())
+    with transaction(engine, write=False) as session:
+        report = verify(session)
+    engine.dispose()
+    for mismatch in report.mismatches:
+        print(mismatch)
+    verdict = "ok" if report.ok else f"{len(report.mismatches)} mismatches"
+    print(f"verified {report.events} events and {report.lots} lots: {verdict}")
+    return 0 if report.ok else 1
+
+
 def cmd_key(_args: argparse.Namespace) -> int:
     key = _admin_key()
     if key is None:
@@ -87,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         func=cmd_key
     )
     sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=cmd_openapi)
+    sub.add_parser("verify", help="recompute every lot and remaining quantity; exit 1 on any mismatch").set_defaults(
+        func=cmd_verify
+    )
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -10,7 +10,7 @@ from service.models import Facility, FacilityStage, Organization
 from service.organizations import referenced_organization
 from service.origin import STAGES
 from service.pagination import decode_cursor, paginate
-from service.schemas import FacilityCreate, FacilityRead, Page
+from service.schemas import FacilityCreate, FacilityRead, Page, is_code
 
 
 def facility_stages(session: Session, facility_pks: list[int]) -> dict[int, list[str]]:
@@ -37,6 +37,8 @@ def _reads(session: Session, rows: list[tuple[Facility, Organization]]) -> list[
 
 
 def find_facility(session: Session, code: str) -> Facility | None:
+    if not is_code(code):
+        return None
     return session.exec(select(Facility).where(Facility.code == code)).first()
 
 
@@ -49,7 +51,8 @@ def referenced_facility(session: Session, code: str, field: str) -> Facility:
 
 
 def get_facility(session: Session, code: str) -> FacilityRead:
-    row = session.exec(select(Facility, Organization).join(Organization).where(Facility.code == code)).first()
+    query = select(Facility, Organization).join(Organization).where(Facility.code == code)
+    row = session.exec(query).first() if is_code(code) else None
     if row is None:
         raise NotFound(f"No facility has the code {code!r}.")
     return _reads(session, [row])[0]

@@ -3,7 +3,9 @@
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy import Engine
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
 
 from alembic import command
 
@@ -28,3 +30,12 @@ def downgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def database_revision(connection: Connection) -> str | None:
+    """The revision the database is at; None when it was never migrated."""
+    return MigrationContext.configure(connection).get_current_revision()

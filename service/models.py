@@ -70,6 +70,8 @@ class Event(SQLModel, table=True):
     reference: str | None = Field(default=None, max_length=200)
     status: str = Field(default="recorded", max_length=10)
     voided_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+    # The request as validated, so `lodestone verify` can recompute every output from it.
+    body: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
 
 
 class EventInput(SQLModel, table=True):

@@ -6,7 +6,7 @@ from service.db import utcnow
 from service.errors import Conflict, NotFound, invalid
 from service.models import Organization
 from service.pagination import decode_cursor, paginate
-from service.schemas import OrganizationCreate, OrganizationRead, Page
+from service.schemas import OrganizationCreate, OrganizationRead, Page, is_code
 
 
 def to_read(org: Organization) -> OrganizationRead:
@@ -14,6 +14,8 @@ def to_read(org: Organization) -> OrganizationRead:
 
 
 def find_organization(session: Session, code: str) -> Organization | None:
+    if not is_code(code):
+        return None
     return session.exec(select(Organization).where(Organization.code == code)).first()
 
 

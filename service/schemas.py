@@ -1,5 +1,6 @@
 """The API contract (API.md): request and response bodies, separate from the tables."""
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -21,8 +22,11 @@ from service.numbers import DECIMAL_PATTERN, parse_decimal
 from service.origin import MATERIALS, NONE, RECYCLED, STAGES, UNKNOWN
 
 CODE_PATTERN = r"^[A-Za-z0-9\-_.:]{1,64}$"
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters (a NUL cannot be stored)
 Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=TEXT_PATTERN)]
+LotId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Stage = Literal["mining", "refining", "metal_making", "magnet_making", "manufacturing"]
 Material = Literal["ore", "concentrate", "intermediate", "oxide", "metal", "alloy", "magnet", "component", "product"]
 Unit = Literal["kg", "t", "g", "pcs"]
@@ -30,6 +34,14 @@ EventType = Literal["extraction", "receipt", "processing", "transfer"]
 AnswerValue = Literal["yes", "no", "unknown"]
 assert set(Material.__args__) == set(MATERIALS)  # type: ignore[attr-defined]
 assert tuple(Stage.__args__) == STAGES  # type: ignore[attr-defined]
+
+
+def is_code(value: str) -> bool:
+    return re.match(CODE_PATTERN, value) is not None
+
+
+def is_id(value: str) -> bool:
+    return re.match(ID_PATTERN, value) is not None
 
 
 def check_country(value: str) -> str:
@@ -183,7 +195,7 @@ class DeclaredRoute(Contract):
 
 
 class InputCreate(Contract):
-    lot: str | None = Field(None, description="The lot's id; or name it by `lot_code` and `organization`.")
+    lot: LotId | None = Field(None, description="The lot's id; or name it by `lot_code` and `organization`.")
     lot_code: Code | None = None
     organization: Code | None = None
     quantity: DecimalIn
@@ -226,7 +238,7 @@ class EventCreate(Contract):
     facility: Code
     stage: Stage | None = None
     occurred_at: UtcTimestamp
-    reference: Annotated[str, StringConstraints(max_length=200)] | None = None
+    reference: Annotated[str, StringConstraints(max_length=200, pattern=TEXT_PATTERN)] | None = None
     inputs: list[InputCreate] = Field(default_factory=list, max_length=1000)
     outputs: list[OutputCreate] = Field(max_length=1000)
 

@@ -7,7 +7,7 @@ from service.errors import Conflict, NotFound
 from service.models import Organization, Sku
 from service.organizations import referenced_organization
 from service.pagination import decode_cursor, paginate
-from service.schemas import Page, SkuCreate, SkuRead
+from service.schemas import Page, SkuCreate, SkuRead, is_code
 
 
 def _read(sku: Sku, org: Organization) -> SkuRead:
@@ -15,6 +15,8 @@ def _read(sku: Sku, org: Organization) -> SkuRead:
 
 
 def find_sku(session: Session, code: str) -> Sku | None:
+    if not is_code(code):
+        return None
     return session.exec(select(Sku).where(Sku.sku == code)).first()
 
 
@@ -26,7 +28,8 @@ def get_sku_row(session: Session, code: str) -> Sku:
 
 
 def get_sku(session: Session, code: str) -> SkuRead:
-    row = session.exec(select(Sku, Organization).join(Organization).where(Sku.sku == code)).first()
+    query = select(Sku, Organization).join(Organization).where(Sku.sku == code)
+    row = session.exec(query).first() if is_code(code) else None
     if row is None:
         raise NotFound(f"No SKU is called {code!r}.")
     return _read(*row)

@@ -1,11 +1,21 @@
-"""Test fixtures: a real SQLite file migrated by Alembic, and the real ASGI app over HTTP."""
+"""Test fixtures: real databases built by Alembic, and the real ASGI app over HTTP.
 
+Every test that takes ``settings`` or ``client`` runs on a SQLite file, and on
+PostgreSQL too when ``LODESTONE_TEST_POSTGRES_URL`` names a database whose role
+may create databases. ``LODESTONE_TEST_REQUIRE_POSTGRES=1`` (set by ``.ci/run``)
+turns a missing or unreachable PostgreSQL into a failure instead of fewer tests.
+"""
+
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
 
 from service.app import create_app
 from service.config import Settings
@@ -14,30 +24,90 @@ from service.migrations import upgrade
 
 ADMIN_KEY = "test-admin-key"
 SPEC_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "spec"
+POSTGRES_URL = os.environ.get("LODESTONE_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("LODESTONE_TEST_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL or REQUIRE_POSTGRES else ["sqlite"]
+PG_TEST_DATABASE = "lodestone_test"
+
+
+def _pg_admin() -> sa.Engine:
+    if not POSTGRES_URL:
+        pytest.fail("LODESTONE_TEST_REQUIRE_POSTGRES=1 but LODESTONE_TEST_POSTGRES_URL is not set")
+    return sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+
+
+def pg_url(database: str) -> str:
+    return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def create_pg_database(name: str) -> str:
+    admin = _pg_admin()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return pg_url(name)
+
+
+def drop_pg_database(name: str) -> None:
+    admin = _pg_admin()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _migrate(url: str) -> None:
+    engine = create_db_engine(Settings(database_url=url))
+    upgrade(engine)
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database built by ``alembic upgrade head``; each test gets a copy of the file."""
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file built by ``alembic upgrade head``; each test gets a copy."""
     path = tmp_path_factory.mktemp("template") / "lodestone.db"
-    engine = create_db_engine(Settings(database_url=f"sqlite:///{path}"))
-    upgrade(engine)
-    engine.dispose()
+    _migrate(f"sqlite:///{path}")
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """One PostgreSQL database built by ``alembic upgrade head`` for the session; emptied before each test."""
+    url = create_pg_database(PG_TEST_DATABASE)
+    _migrate(url)
+    yield url
+    drop_pg_database(PG_TEST_DATABASE)
+
+
+def empty_tables(url: str) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of each backend: a private SQLite file, or the session's PostgreSQL emptied."""
+    if request.param == "sqlite":
+        path = tmp_path / "lodestone.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_database")
+    empty_tables(url)
+    yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path, migrated_template: Path) -> Settings:
-    path = tmp_path / "lodestone.db"
-    shutil.copyfile(migrated_template, path)
-    return Settings(database_url=f"sqlite:///{path}", admin_key=ADMIN_KEY)
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, admin_key=ADMIN_KEY)
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
-    with TestClient(
-        app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False
-    ) as test_client:
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False) as test_client:
         yield test_client
     app.state.engine.dispose()

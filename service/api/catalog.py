@@ -9,6 +9,7 @@ from service.api.common import problems, v1_router, write_problems
 from service.api.deps import SessionDep
 from service.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from service.schemas import (
+    CODE_PATTERN,
     FacilityCreate,
     FacilityRead,
     OrganizationCreate,
@@ -70,8 +71,12 @@ def list_facilities(
     session: SessionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    organization: Annotated[str | None, Query(description="Only this organization's facilities.")] = None,
-    country: Annotated[str | None, Query(description="Only facilities in this country.", examples=["CN"])] = None,
+    organization: Annotated[
+        str | None, Query(pattern=CODE_PATTERN, description="Only this organization's facilities.")
+    ] = None,
+    country: Annotated[
+        str | None, Query(pattern="^[A-Z]{2}$", description="Only facilities in this country.", examples=["CN"])
+    ] = None,
     stage: Annotated[Stage | None, Query(description="Only facilities performing this stage.")] = None,
 ) -> Page[FacilityRead]:
     """List sites, filtered by organization, country or stage performed."""

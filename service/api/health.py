@@ -1,10 +1,11 @@
 """Liveness and readiness, for load balancers and orchestrators (no API key needed)."""
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.problems import PROBLEM_JSON
 from service.errors import LodestoneError
+from service.migrations import database_revision
 from service.schemas import Health, Problem
 
 router = APIRouter(tags=["health"])
@@ -26,14 +27,21 @@ def healthz() -> Health:
     "/readyz",
     summary="Readiness",
     responses={
-        503: {"model": Problem, "description": "The database cannot be reached.", "content": {PROBLEM_JSON: {}}}
+        503: {
+            "model": Problem,
+            "description": "The database cannot be reached, or is not migrated to this version's schema.",
+            "content": {PROBLEM_JSON: {}},
+        }
     },
 )
 def readyz(request: Request) -> Health:
-    """The database answers; safe to send traffic."""
+    """The database answers and its schema is this version's: safe to send traffic."""
     try:
         with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to reach the database means not ready
+            revision = database_revision(connection)
+    except SQLAlchemyError as exc:
         raise NotReady("The database cannot be reached.") from exc
+    head = request.app.state.migration_head
+    if revision != head:
+        raise NotReady(f"The database is at migration {revision}, not {head}: run `lodestone migrate`.")
     return Health(status="ok")

@@ -10,7 +10,7 @@ from service.api.common import parse_question, problems, v1_router
 from service.api.deps import SessionDep
 from service.errors import invalid
 from service.pagination import DEFAULT_LIMIT
-from service.schemas import AssessmentRead, LotRead, Material, Page, TraceRead, UtcTimestamp
+from service.schemas import CODE_PATTERN, AssessmentRead, LotRead, Material, Page, TraceRead, UtcTimestamp
 
 router = v1_router("lots")
 answer_router = v1_router("answers")
@@ -38,10 +38,10 @@ def list_lots(
     session: SessionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    organization: Annotated[str | None, Query(description="Held by this organization.")] = None,
-    facility: Annotated[str | None, Query(description="At this facility.")] = None,
-    sku: Annotated[str | None, Query(description="Units of this SKU.")] = None,
-    code: Annotated[str | None, Query(description="With this lot code.")] = None,
+    organization: Annotated[str | None, Query(pattern=CODE_PATTERN, description="Held by this organization.")] = None,
+    facility: Annotated[str | None, Query(pattern=CODE_PATTERN, description="At this facility.")] = None,
+    sku: Annotated[str | None, Query(pattern=CODE_PATTERN, description="Units of this SKU.")] = None,
+    code: Annotated[str | None, Query(pattern=CODE_PATTERN, description="With this lot code.")] = None,
     material: Annotated[Material | None, Query(description="Of this material.")] = None,
 ) -> Page[LotRead]:
     """List lots in the order they were recorded, with their origin."""

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -86,6 +87,29 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, str(exc.detail), slug, headers=getattr(exc, "headers", None))
 
 
+async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    # A unique key raced by a concurrent writer (two requests creating the same code at once).
+    log.info("integrity error answered 409: %s", exc)
+    return problem(409, "This conflicts with something recorded at the same time; nothing was recorded.", "conflict")
+
+
+async def _unstorable(_request: Request, exc: Exception) -> JSONResponse:
+    # Last line of defence: validation should have refused any value the database cannot hold.
+    log.warning("data error answered 422: %s", exc)
+    return problem(422, "A value in this request cannot be stored; nothing was recorded.", "invalid")
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database error answered 503: %s", exc)
+    return problem(
+        503,
+        "The database is unavailable or busy; nothing was recorded. Retry later.",
+        "unavailable",
+        headers={"Retry-After": "1"},
+        title="Service unavailable",
+    )
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return problem(500, "Something went wrong on our side; nothing was recorded.", "internal")
@@ -95,6 +119,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LodestoneError, _lodestone_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(Exception, _unexpected)
 
 

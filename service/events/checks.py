@@ -1,12 +1,8 @@
-"""Recording and voiding events: check in ORIGIN.md's order, lock inputs, consume, compute, store.
+"""Checking an event in ORIGIN.md's order: shape, references, stage and material, conflicts.
 
-The checks run in the order ORIGIN.md gives (shape, references, stage and
-material, conflicts, mass balance) and raise before anything is written,
-so a refused event records nothing; the request's transaction is rolled
-back all the same.
+Each check raises before anything is written, so a refused event records nothing.
 """
 
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -14,13 +10,11 @@ from fractions import Fraction
 from sqlmodel import Session, col, select
 
 from service import origin as engine
-from service.db import utcnow
-from service.errors import Conflict, NotFound, invalid
-from service.facilities import facility_stages, referenced_facility
-from service.lots import encode_composition, encode_origin, lot_state, views_by_pk
-from service.models import Event, EventInput, Facility, Lot, Organization, Sku
+from service.errors import Conflict, invalid
+from service.facilities import referenced_facility
+from service.models import Facility, Lot, Organization, Sku
 from service.numbers import format_decimal
-from service.schemas import EventCreate, EventRead, InputCreate, InputRead, OutputCreate
+from service.schemas import EventCreate, InputCreate, OutputCreate
 from service.skus import find_sku
 
 KG_PER_UNIT: dict[str, Fraction] = {"kg": Fraction(1), "t": Fraction(1000), "g": Fraction(1, 1000)}
@@ -85,11 +79,11 @@ def _check_composition(out: OutputCreate, where: str) -> engine.Composition | No
         if kg < 0:
             raise invalid(f"{where}.composition.{symbol}", "must not be negative")
     composition = engine.clean_composition({s: Fraction(kg) for s, kg in out.composition.items()})
-    _check_weight(composition, out.quantity, out.unit, f"{where}.composition")
+    check_weight(composition, out.quantity, out.unit, f"{where}.composition")
     return composition
 
 
-def _check_weight(composition: engine.Composition, quantity: Decimal | None, unit: str | None, where: str) -> None:
+def check_weight(composition: engine.Composition, quantity: Decimal | None, unit: str | None, where: str) -> None:
     if quantity is None or unit not in KG_PER_UNIT:
         return
     lot_kg = Fraction(quantity) * KG_PER_UNIT[unit]
@@ -154,7 +148,7 @@ def _check_output(body: EventCreate, index: int, out: OutputCreate) -> PlannedOu
     return planned
 
 
-def _check_shape(body: EventCreate) -> list[PlannedOutput]:
+def check_shape(body: EventCreate) -> list[PlannedOutput]:
     kind = body.type
     if not body.outputs:
         raise invalid("outputs", "an event makes at least one lot")
@@ -186,11 +180,22 @@ def _check_shape(body: EventCreate) -> list[PlannedOutput]:
     return outputs
 
 
+def lock_lots(session: Session, pks: list[int]) -> None:
+    """Lock lots for this transaction and re-read them, always in primary-key order so writers never deadlock.
+
+    On PostgreSQL this is ``SELECT ... FOR UPDATE``; on SQLite the write lock was taken
+    when the transaction began (``BEGIN IMMEDIATE``) and this only re-reads.
+    """
+    if pks:
+        query = select(Lot).where(col(Lot.pk).in_(pks)).order_by(col(Lot.pk)).with_for_update()
+        list(session.exec(query.execution_options(populate_existing=True)))
+
+
 # 2. References --------------------------------------------------------------------------------
 
 
 def _find_input_lot(session: Session, item: InputCreate) -> Lot | None:
-    query = select(Lot).with_for_update()
+    query = select(Lot)
     if item.lot is not None:
         query = query.where(Lot.id == item.lot)
     else:
@@ -221,10 +226,11 @@ def _resolve_inputs(session: Session, body: EventCreate, facility: Facility) -> 
         if body.occurred_at < lot.occurred_at:
             raise invalid("occurred_at", f"an event cannot happen before its input lot {lot.code} was made")
         planned.append(PlannedInput(index=index, quantity=item.quantity, lot=lot))
+    lock_lots(session, [item.lot.pk or 0 for item in planned])
     return planned
 
 
-def _fill_transfer(out: PlannedOutput, source: PlannedInput, sku: Sku | None) -> None:
+def fill_transfer(out: PlannedOutput, source: PlannedInput, sku: Sku | None) -> None:
     """A transfer's output takes the input's material, unit, SKU and consumed quantity."""
     lot = source.lot
     expected = {"material": lot.material, "unit": lot.unit, "quantity": source.quantity}
@@ -237,7 +243,7 @@ def _fill_transfer(out: PlannedOutput, source: PlannedInput, sku: Sku | None) ->
     out.material, out.unit, out.quantity, out.sku = lot.material, lot.unit, source.quantity, sku
 
 
-def _resolve_references(
+def resolve_references(
     session: Session, body: EventCreate, outputs: list[PlannedOutput]
 ) -> tuple[Facility, list[PlannedInput]]:
     facility = referenced_facility(session, body.facility, "facility")
@@ -253,14 +259,14 @@ def _resolve_references(
         if body.type == "transfer":
             source = inputs[0]
             sku = session.get(Sku, source.lot.sku_pk) if source.lot.sku_pk is not None else None
-            _fill_transfer(out, source, sku)
+            fill_transfer(out, source, sku)
     return facility, inputs
 
 
 # 3. Stage and material ------------------------------------------------------------------------
 
 
-def _check_stage_and_material(
+def check_stage_and_material(
     body: EventCreate, facility: Facility, outputs: list[PlannedOutput], stages: set[str]
 ) -> None:
     if body.type == "extraction" and "mining" not in stages:
@@ -278,7 +284,7 @@ def _check_stage_and_material(
 # 4. Conflicts ---------------------------------------------------------------------------------
 
 
-def _check_conflicts(session: Session, inputs: list[PlannedInput], outputs: list[PlannedOutput]) -> None:
+def check_conflicts(session: Session, inputs: list[PlannedInput], outputs: list[PlannedOutput]) -> None:
     for item in inputs:
         lot = item.lot
         if lot.status == "voided":
@@ -295,179 +301,3 @@ def _check_conflicts(session: Session, inputs: list[PlannedInput], outputs: list
         ).first()
         if taken is not None:
             raise Conflict(f"The lot code {out.code} is already used in the receiving organization.")
-
-
-# 5. Origin and mass balance -------------------------------------------------------------------
-
-
-def _compute_new_material(body: EventCreate, facility: Facility, outputs: list[PlannedOutput]) -> None:
-    for out in outputs:
-        assert out.composition is not None
-        assert out.material is not None
-        if body.type == "extraction":
-            out.origin = engine.extraction_origin(out.composition, facility.country)
-        else:
-            out.origin = engine.receipt_origin(out.composition, out.material, out.declared)
-        out.element_resolved = engine.is_resolved_composition(out.composition)
-
-
-def _compute_processed(
-    body: EventCreate, facility: Facility, inputs: list[PlannedInput], outputs: list[PlannedOutput], tolerance: Fraction
-) -> None:
-    given = [out.composition for out in outputs]
-    pool = engine.make_pool(
-        [(Fraction(item.quantity) / Fraction(item.lot.quantity), lot_state(item.lot)) for item in inputs],
-        outputs_resolved=all(c is None or engine.is_resolved_composition(c) for c in given),
-    )
-    if given[0] is None:
-        derived = engine.derive_compositions(pool, [out.quantity or Decimal(0) for out in outputs])
-        for out, composition in zip(outputs, derived, strict=True):
-            out.composition = engine.clean_composition(composition)
-    compositions = [out.composition or {} for out in outputs]
-    excess = engine.mass_balance_excess(pool, compositions, tolerance)
-    if excess:
-        raise invalid(
-            "outputs",
-            f"mass balance: outputs hold more than went in ({', '.join(excess)}), "
-            f"beyond the tolerance of {format_decimal(Decimal(tolerance.numerator) / tolerance.denominator)}",
-        )
-    for out in outputs:
-        assert out.composition is not None
-        _check_weight(out.composition, out.quantity, out.unit, f"{out.where}.composition")
-        out.origin = engine.attribute(engine.distribute(pool, out.composition), body.stage, facility.country)
-        out.element_resolved = pool.element_resolved
-
-
-# Writing --------------------------------------------------------------------------------------
-
-
-def record_event(session: Session, body: EventCreate, tolerance: Fraction) -> EventRead:
-    """Check, consume, compute each output's origin and store everything in the caller's transaction."""
-    outputs = _check_shape(body)
-    facility, inputs = _resolve_references(session, body, outputs)
-    stages = set(facility_stages(session, [facility.pk or 0]).get(facility.pk or 0, []))
-    _check_stage_and_material(body, facility, outputs, stages)
-    _check_conflicts(session, inputs, outputs)
-    if body.type in ("extraction", "receipt"):
-        _compute_new_material(body, facility, outputs)
-    else:
-        _compute_processed(body, facility, inputs, outputs, tolerance)
-
-    now = utcnow()
-    event = Event(
-        id=str(uuid.uuid4()),
-        type=body.type,
-        facility_pk=facility.pk or 0,
-        stage=body.stage,
-        occurred_at=body.occurred_at,
-        recorded_at=now,
-        reference=body.reference,
-    )
-    session.add(event)
-    session.flush()
-    for item in inputs:
-        session.add(
-            EventInput(event_pk=event.pk or 0, position=item.index, lot_pk=item.lot.pk or 0, quantity=item.quantity)
-        )
-        item.lot.remaining = item.lot.remaining - item.quantity
-        session.add(item.lot)
-    is_production = body.type == "receipt" or body.stage == "manufacturing"
-    for out in outputs:
-        assert out.facility is not None
-        assert out.quantity is not None
-        assert out.composition is not None
-        session.add(
-            Lot(
-                id=str(uuid.uuid4()),
-                code=out.code,
-                organization_pk=out.facility.organization_pk,
-                facility_pk=out.facility.pk or 0,
-                event_pk=event.pk or 0,
-                position=out.index,
-                material=out.material or "",
-                quantity=out.quantity,
-                unit=out.unit or "",
-                remaining=out.quantity,
-                composition=encode_composition(out.composition),
-                origin=encode_origin(out.origin),
-                element_resolved=out.element_resolved,
-                is_production=is_production,
-                sku_pk=out.sku.pk if out.sku is not None else None,
-                occurred_at=body.occurred_at,
-                recorded_at=now,
-            )
-        )
-    session.flush()
-    return event_read(session, event)
-
-
-def _get_event_row(session: Session, event_id: str, *, for_update: bool = False) -> Event:
-    query = select(Event).where(Event.id == event_id)
-    if for_update:
-        query = query.with_for_update()
-    event = session.exec(query).first()
-    if event is None:
-        raise NotFound(f"No event has the id {event_id!r}.")
-    return event
-
-
-def void_event(session: Session, event_id: str) -> EventRead:
-    """Void an event whose outputs nobody consumed: outputs voided, inputs get their quantities back."""
-    event = _get_event_row(session, event_id, for_update=True)
-    if event.status == "voided":
-        raise Conflict("This event is already voided.")
-    outputs = list(session.exec(select(Lot).where(Lot.event_pk == event.pk).with_for_update()))
-    consumer = session.exec(
-        select(Lot.code)
-        .join(EventInput, col(EventInput.lot_pk) == Lot.pk)
-        .join(Event, col(EventInput.event_pk) == Event.pk)
-        .where(col(Lot.pk).in_([lot.pk for lot in outputs]), Event.status == "recorded")
-    ).first()
-    if consumer is not None:
-        raise Conflict(f"Output lot {consumer} was consumed by a later event; void that event first.")
-    now = utcnow()
-    event.status, event.voided_at = "voided", now
-    session.add(event)
-    for lot in outputs:
-        lot.status, lot.remaining = "voided", Decimal(0)
-        session.add(lot)
-    for item in session.exec(select(EventInput).where(EventInput.event_pk == event.pk)):
-        lot = session.exec(select(Lot).where(Lot.pk == item.lot_pk).with_for_update()).one()
-        lot.remaining = lot.remaining + item.quantity
-        session.add(lot)
-    session.flush()
-    return event_read(session, event)
-
-
-def get_event(session: Session, event_id: str) -> EventRead:
-    return event_read(session, _get_event_row(session, event_id))
-
-
-def event_read(session: Session, event: Event) -> EventRead:
-    facility = session.get(Facility, event.facility_pk)
-    assert facility is not None
-    input_rows = list(
-        session.exec(select(EventInput).where(EventInput.event_pk == event.pk).order_by(col(EventInput.position)))
-    )
-    output_pks = list(session.exec(select(Lot.pk).where(Lot.event_pk == event.pk).order_by(col(Lot.position))))
-    views = views_by_pk(session, [row.lot_pk for row in input_rows] + [pk for pk in output_pks if pk is not None])
-    return EventRead(
-        id=event.id,
-        type=event.type,  # type: ignore[arg-type]
-        facility=facility.code,
-        stage=event.stage,
-        occurred_at=event.occurred_at,
-        recorded_at=event.recorded_at,
-        reference=event.reference,
-        status=event.status,  # type: ignore[arg-type]
-        inputs=[
-            InputRead(
-                lot=views[row.lot_pk].lot.id,
-                code=views[row.lot_pk].lot.code,
-                organization=views[row.lot_pk].organization,
-                quantity=format_decimal(row.quantity),
-            )
-            for row in input_rows
-        ],
-        outputs=[views[pk].read() for pk in output_pks if pk is not None],
-    )

@@ -1,0 +1,67 @@
+"""Step 5 of ORIGIN.md: each output's composition and origin, and mass balance."""
+
+from decimal import Decimal
+from fractions import Fraction
+
+from service import origin as engine
+from service.errors import invalid
+from service.events.checks import PlannedInput, PlannedOutput, check_weight
+from service.lots import lot_state
+from service.numbers import format_decimal
+from service.schemas import EventCreate
+
+
+def _compute_new_material(body: EventCreate, country: str, outputs: list[PlannedOutput]) -> None:
+    for out in outputs:
+        assert out.composition is not None
+        assert out.material is not None
+        if body.type == "extraction":
+            out.origin = engine.extraction_origin(out.composition, country)
+        else:
+            out.origin = engine.receipt_origin(out.composition, out.material, out.declared)
+        out.element_resolved = engine.is_resolved_composition(out.composition)
+
+
+def _compute_processed(
+    body: EventCreate,
+    country: str,
+    inputs: list[PlannedInput],
+    outputs: list[PlannedOutput],
+    tolerance: Fraction | None,
+) -> None:
+    given = [out.composition for out in outputs]
+    pool = engine.make_pool(
+        [(Fraction(item.quantity) / Fraction(item.lot.quantity), lot_state(item.lot)) for item in inputs],
+        outputs_resolved=all(c is None or engine.is_resolved_composition(c) for c in given),
+    )
+    if given[0] is None:
+        derived = engine.derive_compositions(pool, [out.quantity or Decimal(0) for out in outputs])
+        for out, composition in zip(outputs, derived, strict=True):
+            out.composition = engine.clean_composition(composition)
+    compositions = [out.composition or {} for out in outputs]
+    excess = engine.mass_balance_excess(pool, compositions, tolerance) if tolerance is not None else []
+    if tolerance is not None and excess:
+        raise invalid(
+            "outputs",
+            f"mass balance: outputs hold more than went in ({', '.join(excess)}), "
+            f"beyond the tolerance of {format_decimal(Decimal(tolerance.numerator) / tolerance.denominator)}",
+        )
+    for out in outputs:
+        assert out.composition is not None
+        check_weight(out.composition, out.quantity, out.unit, f"{out.where}.composition")
+        out.origin = engine.attribute(engine.distribute(pool, out.composition), body.stage, country)
+        out.element_resolved = pool.element_resolved
+
+
+def compute_outputs(
+    body: EventCreate,
+    country: str,
+    inputs: list[PlannedInput],
+    outputs: list[PlannedOutput],
+    tolerance: Fraction | None,
+) -> None:
+    """Fill every output's composition, origin and mode; ``tolerance=None`` skips mass balance (for verify)."""
+    if body.type in ("extraction", "receipt"):
+        _compute_new_material(body, country, outputs)
+    else:
+        _compute_processed(body, country, inputs, outputs, tolerance)
