@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,16 +78,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+POOL_SIZE = 10
+POOL_OVERFLOW = 5
+MAX_CONNECTIONS = POOL_SIZE + POOL_OVERFLOW
+
+
 def create_db_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
         db_path = settings.sqlite_path()
         if db_path is not None:
             db_path.parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False}, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+        )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -121,19 +127,15 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
     """One transaction: committed when the block ends normally, rolled back otherwise.
 
-    Domain code flushes and never commits; this is the only place that does.
+    Domain code flushes and never commits; this is the only place that does. Nothing
+    touches the database until the session is first used (a writer's ``BEGIN IMMEDIATE``
+    included), so entering the block never waits for a lock.
     """
-    with Session(engine, expire_on_commit=False) as session:
-        if write:
-            session.connection(execution_options={"lodestone_write": True})
+    bind = engine.execution_options(lodestone_write=True) if write else engine
+    with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
-
-
-def database_dir(settings: Settings) -> Path | None:
-    path = settings.sqlite_path()
-    return path.parent if path else None

@@ -13,7 +13,7 @@ from service.errors import NotFound
 from service.models import Event, Facility, Lot, Organization, Sku
 from service.numbers import format_decimal, format_kg, format_percent
 from service.pagination import decode_cursor, paginate
-from service.schemas import ElementOrigin, LotRead, OriginRead, Page, RouteShare
+from service.schemas import ElementOrigin, LotRead, OriginRead, Page, RouteShare, is_id
 
 
 def encode_composition(composition: Mapping[str, Fraction]) -> dict[str, str]:
@@ -131,7 +131,7 @@ def lot_views(session: Session, query: Any) -> list[LotView]:
 
 
 def get_lot_view(session: Session, lot_id: str) -> LotView:
-    views = lot_views(session, lot_views_query().where(Lot.id == lot_id))
+    views = lot_views(session, lot_views_query().where(Lot.id == lot_id)) if is_id(lot_id) else []
     if not views:
         raise NotFound(f"No lot has the id {lot_id!r}.")
     return views[0]

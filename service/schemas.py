@@ -37,11 +37,11 @@ assert tuple(Stage.__args__) == STAGES  # type: ignore[attr-defined]
 
 
 def is_code(value: str) -> bool:
-    return re.match(CODE_PATTERN, value) is not None
+    return re.fullmatch(CODE_PATTERN, value) is not None
 
 
 def is_id(value: str) -> bool:
-    return re.match(ID_PATTERN, value) is not None
+    return re.fullmatch(ID_PATTERN, value) is not None
 
 
 def check_country(value: str) -> str:

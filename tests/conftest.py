@@ -108,6 +108,8 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
-    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False) as test_client:
+    with TestClient(
+        app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False
+    ) as test_client:
         yield test_client
     app.state.engine.dispose()

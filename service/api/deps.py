@@ -1,6 +1,6 @@
 """Request-scoped dependencies: one transaction per request, the caller's credentials, settings."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from service.auth import authenticate
 from service.config import Settings
-from service.db import transaction
+from service.db import MAX_CONNECTIONS, transaction
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -17,8 +17,13 @@ bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api k
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key in `X-API-Key`.")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """The request's one transaction: writers take the write lock at once; committed after the handler."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's one transaction, committed when the handler returns.
+
+    Async on purpose: opening and committing run on the event loop, so a request that
+    holds a lock never needs a second worker thread to release it. Every wait (a pool
+    connection, a row lock, SQLite's write lock) happens inside the handler's one thread.
+    """
     with transaction(request.app.state.engine, write=request.method not in READ_METHODS) as session:
         yield session
 
@@ -41,6 +46,10 @@ def require_key(
     return authenticate(key if authorization else x_api_key, request.app.state.admin_keys)
 
 
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# At most as many transactions at once as the engine has connections. Requests beyond wait
+# here without holding a worker thread; a request holding a row or write lock therefore
+# always finds a thread to finish on (FastAPI serializes the answer in the thread pool
+# before the transaction ends), and no request waits for a pool connection.
+SessionDep = Annotated[Session, Depends(get_session, scope="function", max_concurrency=MAX_CONNECTIONS)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RoleDep = Annotated[str, Depends(require_key)]

@@ -20,7 +20,7 @@ from service.facilities import facility_stages
 from service.lots import encode_composition, encode_origin, views_by_pk
 from service.models import Event, EventInput, Facility, Lot
 from service.numbers import format_decimal
-from service.schemas import EventCreate, EventRead, InputRead
+from service.schemas import EventCreate, EventRead, InputRead, is_id
 
 
 def record_event(session: Session, body: EventCreate, tolerance: Fraction) -> EventRead:
@@ -85,7 +85,7 @@ def _get_event_row(session: Session, event_id: str, *, for_update: bool = False)
     query = select(Event).where(Event.id == event_id)
     if for_update:
         query = query.with_for_update()
-    event = session.exec(query).first()
+    event = session.exec(query).first() if is_id(event_id) else None
     if event is None:
         raise NotFound(f"No event has the id {event_id!r}.")
     return event

@@ -1,0 +1,68 @@
+"""Concurrency through a real server with two workers, on each backend: no lot is ever consumed twice."""
+
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import event, lot_input
+from tests.servers import Server, run_lodestone, running_server
+
+RACERS = 64
+LOT_KG = 20
+
+
+def setup_chain(client: httpx.Client) -> str:
+    for path, body in (
+        ("/v1/organizations", {"code": "MINER", "name": "Miner", "country": "AU"}),
+        (
+            "/v1/facilities",
+            {"code": "MINE", "name": "Mine", "organization": "MINER", "country": "AU", "stages": ["mining"]},
+        ),
+        (
+            "/v1/facilities",
+            {"code": "REF", "name": "Refinery", "organization": "MINER", "country": "MY", "stages": ["refining"]},
+        ),
+    ):
+        assert client.post(path, json=body).status_code == 201
+    ore = event("extraction", "MINE", outputs=[
+        {"code": "ORE", "material": "ore", "quantity": str(LOT_KG), "unit": "kg", "composition": {"Nd": "2"}}
+    ])  # fmt: skip
+    response = client.post("/v1/events", json=ore)
+    assert response.status_code == 201, response.text
+    return str(response.json()["outputs"][0]["id"])
+
+
+def race(server: Server, bodies: list[tuple[str, dict[str, object]]]) -> list[int]:
+    with server.client(limits=httpx.Limits(max_connections=RACERS)) as client, ThreadPoolExecutor(RACERS) as pool:
+        return list(pool.map(lambda item: client.post(item[0], json=item[1]).status_code, bodies))
+
+
+def test_64_racing_consumers_through_two_workers(database_url: str, tmp_path: Path) -> None:
+    with running_server(database_url, tmp_path, workers=2) as server:
+        with server.client() as client:
+            lot_id = setup_chain(client)
+        bodies = [
+            ("/v1/events", event("transfer", "MINE", inputs=[lot_input("ORE", "1")],
+                                 outputs=[{"code": f"PART-{i}", "facility": "REF"}]))
+            for i in range(RACERS)
+        ]  # fmt: skip
+        statuses = race(server, bodies)
+        assert statuses.count(201) == LOT_KG, server.log.read_text()[-3000:]
+        assert statuses.count(409) == RACERS - LOT_KG, sorted(statuses)
+        with server.client() as client:
+            assert client.get(f"/v1/lots/{lot_id}").json()["remaining"] == "0"
+            parts = client.get("/v1/lots", params={"facility": "REF", "limit": 500}).json()["items"]
+        assert len(parts) == LOT_KG
+        assert sum(Decimal(p["quantity"]) for p in parts) == LOT_KG
+    verified = run_lodestone(database_url, "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_racing_creators_of_one_code_get_one_201(database_url: str, tmp_path: Path) -> None:
+    with running_server(database_url, tmp_path, workers=2) as server:
+        bodies = [("/v1/organizations", {"code": "SAME", "name": f"Racer {i}", "country": "DE"}) for i in range(RACERS)]
+        statuses = race(server, bodies)
+        assert statuses.count(201) == 1, statuses
+        assert statuses.count(409) == RACERS - 1
