@@ -1,5 +1,6 @@
 """Concurrency through a real server with two workers, on each backend: no lot is ever consumed twice."""
 
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +35,7 @@ def setup_chain(client: httpx.Client) -> str:
     return str(response.json()["outputs"][0]["id"])
 
 
-def race(server: Server, bodies: list[tuple[str, dict[str, object]]]) -> list[int]:
+def race(server: Server, bodies: Sequence[tuple[str, Mapping[str, object]]]) -> list[int]:
     with server.client(limits=httpx.Limits(max_connections=RACERS)) as client, ThreadPoolExecutor(RACERS) as pool:
         return list(pool.map(lambda item: client.post(item[0], json=item[1]).status_code, bodies))
 
