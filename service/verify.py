@@ -16,6 +16,7 @@ from service.events.checks import PlannedInput, check_shape, fill_transfer
 from service.events.compute import compute_outputs
 from service.lots import encode_composition, encode_origin
 from service.models import Event, EventInput, Facility, Lot, Sku
+from service.numbers import format_decimal
 from service.schemas import EventCreate
 
 
@@ -90,9 +91,16 @@ def _check_remaining(session: Session) -> Iterator[Mismatch]:
     for lot in session.exec(select(Lot).order_by(col(Lot.pk))):
         expected = Decimal(0) if lot.status == "voided" else lot.quantity - consumed[lot.pk or 0]
         if lot.remaining != expected:
-            yield Mismatch(f"lot {lot.id}", f"remaining {lot.remaining}, but quantity minus consumption is {expected}")
+            yield Mismatch(
+                f"lot {lot.id}",
+                f"remaining {format_decimal(lot.remaining)}, "
+                f"but quantity minus consumption is {format_decimal(expected)}",
+            )
         if expected < 0:
-            yield Mismatch(f"lot {lot.id}", f"consumed {consumed[lot.pk or 0]}, more than its quantity {lot.quantity}")
+            yield Mismatch(
+                f"lot {lot.id}",
+                f"consumed {format_decimal(consumed[lot.pk or 0])}, more than its quantity {format_decimal(lot.quantity)}",
+            )
 
 
 def verify(session: Session) -> Report:

@@ -27,7 +27,7 @@ SPEC_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "spec"
 POSTGRES_URL = os.environ.get("LODESTONE_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("LODESTONE_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL or REQUIRE_POSTGRES else ["sqlite"]
-PG_TEST_DATABASE = "lodestone_test"
+PG_TEST_DATABASE = f"lodestone_test_{os.getpid()}"  # concurrent runs never share a database
 
 
 def _pg_admin() -> sa.Engine:

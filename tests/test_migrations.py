@@ -1,5 +1,6 @@
 """The schema comes from Alembic only: one head, up and down and up again, no drift, on each backend."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +27,9 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/empty.db"
         return
-    yield create_pg_database("lodestone_test_migrations")
-    drop_pg_database("lodestone_test_migrations")
+    name = f"lodestone_test_migrations_{os.getpid()}"
+    yield create_pg_database(name)
+    drop_pg_database(name)
 
 
 def test_single_head() -> None:
