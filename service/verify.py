@@ -99,7 +99,8 @@ def _check_remaining(session: Session) -> Iterator[Mismatch]:
         if expected < 0:
             yield Mismatch(
                 f"lot {lot.id}",
-                f"consumed {format_decimal(consumed[lot.pk or 0])}, more than its quantity {format_decimal(lot.quantity)}",
+                f"consumed {format_decimal(consumed[lot.pk or 0])}, "
+                f"more than its quantity {format_decimal(lot.quantity)}",
             )
 
 
