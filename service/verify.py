@@ -62,10 +62,14 @@ def _check_event(session: Session, event: Event) -> Iterator[Mismatch]:
     inputs = [
         PlannedInput(index=row.position, quantity=row.quantity, lot=session.get_one(Lot, row.lot_pk)) for row in rows
     ]
-    if body.type == "transfer":
-        source = inputs[0].lot
-        fill_transfer(outputs[0], inputs[0], session.get(Sku, source.sku_pk) if source.sku_pk is not None else None)
-    compute_outputs(body, session.get_one(Facility, event.facility_pk).country, inputs, outputs, tolerance=None)
+    try:
+        if body.type == "transfer":
+            source = inputs[0].lot
+            fill_transfer(outputs[0], inputs[0], session.get(Sku, source.sku_pk) if source.sku_pk is not None else None)
+        compute_outputs(body, session.get_one(Facility, event.facility_pk).country, inputs, outputs, tolerance=None)
+    except (LodestoneError, ArithmeticError, KeyError, IndexError) as exc:
+        yield Mismatch(subject, f"its lots cannot be recomputed from its inputs: {exc!r}")
+        return
     if len(outputs) != len(lots):
         yield Mismatch(subject, f"made {len(lots)} lots, its request names {len(outputs)}")
         return

@@ -22,6 +22,19 @@ def _compute_new_material(body: EventCreate, country: str, outputs: list[Planned
         out.element_resolved = engine.is_resolved_composition(out.composition)
 
 
+def _check_mass_balance(pool: engine.Pool, outputs: list[PlannedOutput], tolerance: Fraction) -> None:
+    """Outputs hold at most ``pool x (1 + tolerance)``, and derived compositions fit their lots."""
+    excess = engine.mass_balance_excess(pool, [out.composition or {} for out in outputs], tolerance)
+    if excess:
+        raise invalid(
+            "outputs",
+            f"mass balance: outputs hold more than went in ({', '.join(excess)}), "
+            f"beyond the tolerance of {format_decimal(Decimal(tolerance.numerator) / tolerance.denominator)}",
+        )
+    for out in outputs:
+        check_weight(out.composition or {}, out.quantity, out.unit, f"{out.where}.composition")
+
+
 def _compute_processed(
     body: EventCreate,
     country: str,
@@ -38,17 +51,10 @@ def _compute_processed(
         derived = engine.derive_compositions(pool, [out.quantity or Decimal(0) for out in outputs])
         for out, composition in zip(outputs, derived, strict=True):
             out.composition = engine.clean_composition(composition)
-    compositions = [out.composition or {} for out in outputs]
-    excess = engine.mass_balance_excess(pool, compositions, tolerance) if tolerance is not None else []
-    if tolerance is not None and excess:
-        raise invalid(
-            "outputs",
-            f"mass balance: outputs hold more than went in ({', '.join(excess)}), "
-            f"beyond the tolerance of {format_decimal(Decimal(tolerance.numerator) / tolerance.denominator)}",
-        )
+    if tolerance is not None:
+        _check_mass_balance(pool, outputs, tolerance)
     for out in outputs:
         assert out.composition is not None
-        check_weight(out.composition, out.quantity, out.unit, f"{out.where}.composition")
         out.origin = engine.attribute(engine.distribute(pool, out.composition), body.stage, country)
         out.element_resolved = pool.element_resolved
 
