@@ -59,6 +59,10 @@ def test_64_racing_consumers_through_two_workers(database_url: str, tmp_path: Pa
         assert sum(Decimal(p["quantity"]) for p in parts) == LOT_KG
     verified = run_lodestone(database_url, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    print(
+        f"race: {RACERS} raced, {statuses.count(201)} x 201, {statuses.count(409)} x 409, remaining 0; "
+        f"{verified.stdout.strip()}"
+    )
 
 
 def test_racing_creators_of_one_code_get_one_201(database_url: str, tmp_path: Path) -> None:
