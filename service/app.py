@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api import catalog, events, health, lots
+from service.api import admin, catalog, events, health, lots
 from service.api.problems import BodyLimit, install_problem_handlers
 from service.config import Settings, get_settings
 from service.db import create_db_engine
@@ -34,6 +34,8 @@ TAGS = [
     {"name": "organizations", "description": "Companies that hold facilities, lots and SKUs."},
     {"name": "facilities", "description": "Sites, their country and the processing stages they perform."},
     {"name": "skus", "description": "Products and components a buyer can ask about."},
+    {"name": "api-keys", "description": "Keys per organization and role (admin only); secrets are shown once."},
+    {"name": "audit", "description": "Every successful write, hash-chained (auditor and admin)."},
     {"name": "health", "description": "For load balancers; no API key needed."},
 ]
 
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.router,
         lots.router,
         lots.answer_router,
+        admin.key_router,
+        admin.audit_router,
     ):
         app.include_router(router)
     app.openapi = _documented(app)  # type: ignore[method-assign]

@@ -4,6 +4,7 @@ from collections import defaultdict
 
 from sqlmodel import Session, col, select
 
+from service.access import OPERATOR, Principal
 from service.db import utcnow
 from service.errors import Conflict, NotFound, invalid
 from service.models import Facility, FacilityStage, Organization
@@ -58,8 +59,9 @@ def get_facility(session: Session, code: str) -> FacilityRead:
     return _reads(session, [row])[0]
 
 
-def create_facility(session: Session, body: FacilityCreate) -> FacilityRead:
+def create_facility(session: Session, body: FacilityCreate, actor: Principal = OPERATOR) -> FacilityRead:
     org = referenced_organization(session, body.organization)
+    actor.require_own(org.pk or 0, "register facilities")
     if find_facility(session, body.code) is not None:
         raise Conflict(f"A facility with the code {body.code!r} already exists.")
     facility = Facility(

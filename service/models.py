@@ -112,3 +112,62 @@ class Lot(SQLModel, table=True):
     status: str = Field(default="active", max_length=10)
     occurred_at: datetime = _timestamp()
     recorded_at: datetime = _timestamp()
+
+
+class ApiKey(SQLModel, table=True):
+    """A key of one organization with one role. Only a hash of the secret is kept."""
+
+    __tablename__ = "api_key"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=36, unique=True)
+    organization_pk: int = Field(foreign_key="organization.pk", index=True)
+    role: str = Field(max_length=10)
+    name: str = Field(max_length=200)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _timestamp()
+    revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One successful write, chained to the entry before it by hash. Rows are only ever inserted."""
+
+    __tablename__ = "audit_entry"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _timestamp()
+    key_id: str | None = Field(default=None, max_length=36)
+    organization: str | None = Field(default=None, max_length=64, index=True)
+    action: str = Field(max_length=40, index=True)
+    subject: str = Field(max_length=64, index=True)
+    request_id: str = Field(max_length=64)
+    body_hash: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's last entry, in one row that every writer locks: entries are appended one at a time."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int
+    hash: str = Field(max_length=64)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A POST's answer kept for 24 hours under the Idempotency-Key its API key sent."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (sa.UniqueConstraint("principal", "key"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    principal: str = Field(max_length=64)
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    state: str = Field(max_length=10)
+    status_code: int | None = None
+    content_type: str | None = Field(default=None, max_length=100)
+    response_body: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    created_at: datetime = _timestamp(index=True)

@@ -2,6 +2,7 @@
 
 from sqlmodel import Session, col, select
 
+from service.access import OPERATOR, Principal
 from service.db import utcnow
 from service.errors import Conflict, NotFound
 from service.models import Organization, Sku
@@ -35,8 +36,9 @@ def get_sku(session: Session, code: str) -> SkuRead:
     return _read(*row)
 
 
-def create_sku(session: Session, body: SkuCreate) -> SkuRead:
+def create_sku(session: Session, body: SkuCreate, actor: Principal = OPERATOR) -> SkuRead:
     org = referenced_organization(session, body.organization)
+    actor.require_own(org.pk or 0, "register SKUs")
     if find_sku(session, body.sku) is not None:
         raise Conflict(f"A SKU called {body.sku!r} already exists.")
     sku = Sku(sku=body.sku, name=body.name, organization_pk=org.pk or 0, gtin=body.gtin, created_at=utcnow())

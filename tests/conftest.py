@@ -80,10 +80,12 @@ def postgres_database() -> Iterator[str]:
 
 
 def empty_tables(url: str) -> None:
-    tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+    """Back to a freshly migrated database: no rows but the audit chain's head, reset."""
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables if t.name != "audit_head")
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(sa.text("UPDATE audit_head SET seq = 0, hash = :genesis"), {"genesis": "0" * 64})
     engine.dispose()
 
 

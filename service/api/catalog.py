@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from service import facilities, organizations, skus
+from service import audit, facilities, organizations, skus
 from service.api.common import problems, v1_router, write_problems
-from service.api.deps import SessionDep
+from service.api.deps import Admin, Reader, SessionDep, WriteContextDep, Writer
 from service.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from service.schemas import (
     CODE_PATTERN,
@@ -36,21 +36,25 @@ sku_router = v1_router("skus")
     summary="Register an organization",
     responses=write_problems("An organization with this code exists."),
 )
-def create_organization(body: OrganizationCreate, session: SessionDep) -> OrganizationRead:
-    """Register a company that holds facilities, lots or SKUs (its code is unique)."""
-    return organizations.create_organization(session, body)
+def create_organization(
+    body: OrganizationCreate, session: SessionDep, _actor: Admin, context: WriteContextDep
+) -> OrganizationRead:
+    """Register a company that holds facilities, lots or SKUs (its code is unique). Admin keys only."""
+    created = organizations.create_organization(session, body)
+    audit.append(session, context, "organization.created", created.code)
+    return created
 
 
 @router.get("/organizations", summary="List organizations", responses=problems(422))
 def list_organizations(
-    session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    session: SessionDep, _actor: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[OrganizationRead]:
     """List registered companies, by code."""
     return organizations.list_organizations(session, limit, cursor)
 
 
 @router.get("/organizations/{code}", summary="Get an organization", responses=problems(404))
-def get_organization(code: CodePath, session: SessionDep) -> OrganizationRead:
+def get_organization(code: CodePath, session: SessionDep, _actor: Reader) -> OrganizationRead:
     """One company, by its code."""
     return organizations.to_read(organizations.get_organization(session, code))
 
@@ -61,14 +65,17 @@ def get_organization(code: CodePath, session: SessionDep) -> OrganizationRead:
     summary="Register a facility",
     responses=write_problems("A facility with this code exists."),
 )
-def create_facility(body: FacilityCreate, session: SessionDep) -> FacilityRead:
+def create_facility(body: FacilityCreate, session: SessionDep, actor: Writer, context: WriteContextDep) -> FacilityRead:
     """Register a site, its country and the processing stages it performs (none for a warehouse)."""
-    return facilities.create_facility(session, body)
+    created = facilities.create_facility(session, body, actor)
+    audit.append(session, context, "facility.created", created.code)
+    return created
 
 
 @facility_router.get("/facilities", summary="List facilities", responses=problems(422))
 def list_facilities(
     session: SessionDep,
+    _actor: Reader,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     organization: Annotated[
@@ -84,7 +91,7 @@ def list_facilities(
 
 
 @facility_router.get("/facilities/{code}", summary="Get a facility", responses=problems(404))
-def get_facility(code: CodePath, session: SessionDep) -> FacilityRead:
+def get_facility(code: CodePath, session: SessionDep, _actor: Reader) -> FacilityRead:
     """One site, with its country and stages."""
     return facilities.get_facility(session, code)
 
@@ -92,18 +99,22 @@ def get_facility(code: CodePath, session: SessionDep) -> FacilityRead:
 @sku_router.post(
     "/skus", status_code=201, summary="Register a SKU", responses=write_problems("A SKU with this code exists.")
 )
-def create_sku(body: SkuCreate, session: SessionDep) -> SkuRead:
+def create_sku(body: SkuCreate, session: SessionDep, actor: Writer, context: WriteContextDep) -> SkuRead:
     """Register a product or component a buyer can ask about (GTIN optional, check digit verified)."""
-    return skus.create_sku(session, body)
+    created = skus.create_sku(session, body, actor)
+    audit.append(session, context, "sku.created", created.sku)
+    return created
 
 
 @sku_router.get("/skus", summary="List SKUs", responses=problems(422))
-def list_skus(session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Page[SkuRead]:
+def list_skus(
+    session: SessionDep, _actor: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Page[SkuRead]:
     """List registered SKUs, by SKU code."""
     return skus.list_skus(session, limit, cursor)
 
 
 @sku_router.get("/skus/{sku}", summary="Get a SKU", responses=problems(404))
-def get_sku(sku: SkuPath, session: SessionDep) -> SkuRead:
+def get_sku(sku: SkuPath, session: SessionDep, _actor: Reader) -> SkuRead:
     """One SKU and the organization that owns it."""
     return skus.get_sku(session, sku)

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from service.api.deps import require_key
+from service.api.deps import require_principal
 from service.api.problems import PROBLEM_JSON, ExactJSONRoute
 from service.assessments import DEFAULT_COUNTRIES, DEFAULT_STAGES, Question
 from service.errors import invalid
@@ -16,6 +16,7 @@ from service.schemas import Problem, check_country
 _DESCRIPTIONS = {
     400: "The body is not readable JSON.",
     401: "No API key, or one this service does not accept.",
+    403: "This key's role or organization does not allow it.",
     404: "No such resource.",
     409: "Conflicts with what is recorded.",
     413: "The body is larger than 1 MiB.",
@@ -24,11 +25,11 @@ _DESCRIPTIONS = {
 
 
 def problems(*statuses: int, conflict: str | None = None) -> dict[int | str, dict[str, Any]]:
-    """Problem responses for the docs; every ``/v1`` route can answer 401."""
+    """Problem responses for the docs; every ``/v1`` route can answer 401 and 403."""
     descriptions = _DESCRIPTIONS | ({409: conflict} if conflict else {})
     return {
         status: {"model": Problem, "description": descriptions[status], "content": {PROBLEM_JSON: {}}}
-        for status in (401, *statuses)
+        for status in (401, 403, *statuses)
     }
 
 
@@ -39,7 +40,7 @@ def write_problems(conflict: str) -> dict[int | str, dict[str, Any]]:
 
 def v1_router(tag: str) -> APIRouter:
     """A ``/v1`` router: decimals parsed exactly, every route behind an API key."""
-    return APIRouter(prefix="/v1", tags=[tag], route_class=ExactJSONRoute, dependencies=[Depends(require_key)])
+    return APIRouter(prefix="/v1", tags=[tag], route_class=ExactJSONRoute, dependencies=[Depends(require_principal)])
 
 
 def parse_question(countries: str | None, stages: str | None, threshold_percent: str | None) -> Question:

@@ -1,13 +1,17 @@
-"""Request-scoped dependencies: one transaction per request, the caller's credentials, settings."""
+"""Request-scoped dependencies: one transaction per request, the caller, settings, the write context."""
 
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from service.auth import authenticate
+from service import access
+from service.access import Principal, Role
+from service.api_keys import authenticate
+from service.audit import WriteContext
 from service.config import Settings
 from service.db import MAX_CONNECTIONS, transaction
 
@@ -28,28 +32,62 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def require_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    x_api_key: Annotated[str | None, Security(api_key_header)],
-) -> str:
-    """The caller's role; 401 problem+json without a valid key."""
-    authorization = request.headers.get("authorization")
-    key = credentials.credentials if credentials is not None else None
-    if authorization and key is None:
-        key = ""  # an Authorization header that is not a bearer token is a bad credential
-    return authenticate(key if authorization else x_api_key, request.app.state.admin_keys)
-
-
 # At most as many transactions at once as the engine has connections. Requests beyond wait
 # here without holding a worker thread; a request holding a row or write lock therefore
 # always finds a thread to finish on (FastAPI serializes the answer in the thread pool
 # before the transaction ends), and no request waits for a pool connection.
 SessionDep = Annotated[Session, Depends(get_session, scope="function", max_concurrency=MAX_CONNECTIONS)]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RoleDep = Annotated[str, Depends(require_key)]
+
+
+def require_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    x_api_key: Annotated[str | None, Security(api_key_header)],
+) -> Principal:
+    """The caller, from the request's own transaction; 401 problem+json without a valid key."""
+    authorization = request.headers.get("authorization")
+    if authorization:
+        # An Authorization header that is not a bearer token is a bad credential, not a missing one.
+        presented: str | None = credentials.credentials if credentials is not None else "-"
+    else:
+        presented = x_api_key
+    principal = authenticate(session, presented, request.app.state.admin_keys)
+    request.state.principal = principal
+    return principal
+
+
+def allow(roles: tuple[Role, ...]) -> Callable[[Principal], Principal]:
+    def check(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+        principal.require(roles)
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(allow(access.READ_CATALOG))]
+MaterialReader = Annotated[Principal, Depends(allow(access.READ_MATERIAL))]
+Writer = Annotated[Principal, Depends(allow(access.WRITE_OWN))]
+Admin = Annotated[Principal, Depends(allow(access.ADMIN_ONLY))]
+AuditReader = Annotated[Principal, Depends(allow(access.READ_AUDIT))]
+
+
+async def write_context(request: Request, principal: Annotated[Principal, Depends(require_principal)]) -> WriteContext:
+    """What the audit trail keeps about a write: who, which request, and a hash of the body as received."""
+    body = await request.body()
+    return WriteContext(
+        actor=principal,
+        request_id=getattr(request.state, "request_id", "-"),
+        body_hash=hashlib.sha256(body).hexdigest(),
+    )
+
+
+WriteContextDep = Annotated[WriteContext, Depends(write_context)]

@@ -5,9 +5,9 @@ from typing import Annotated
 
 from fastapi import Body, Path
 
-from service import events
+from service import audit, events
 from service.api.common import problems, v1_router, write_problems
-from service.api.deps import SessionDep, SettingsDep
+from service.api.deps import MaterialReader, SessionDep, SettingsDep, WriteContextDep, Writer
 from service.schemas import EVENT_EXAMPLE, EventCreate, EventRead
 
 router = v1_router("events")
@@ -54,14 +54,20 @@ EVENT_EXAMPLES = {
     ),
 )
 def record_event(
-    body: Annotated[EventCreate, Body(openapi_examples=EVENT_EXAMPLES)], session: SessionDep, settings: SettingsDep
+    body: Annotated[EventCreate, Body(openapi_examples=EVENT_EXAMPLES)],
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Writer,
+    context: WriteContextDep,
 ) -> EventRead:
     """Record what happened to material (dug up, received, processed, shipped); answers with the new lots and origin."""
-    return events.record_event(session, body, Fraction(settings.mass_balance_tolerance))
+    recorded = events.record_event(session, body, Fraction(settings.mass_balance_tolerance), actor)
+    audit.append(session, context, "event.recorded", recorded.id)
+    return recorded
 
 
 @router.get("/events/{id}", summary="Get an event", responses=problems(404))
-def get_event(id: EventId, session: SessionDep) -> EventRead:
+def get_event(id: EventId, session: SessionDep, _actor: MaterialReader) -> EventRead:
     """One recorded event, with the lots it consumed and the lots it made."""
     return events.get_event(session, id)
 
@@ -71,6 +77,8 @@ def get_event(id: EventId, session: SessionDep) -> EventRead:
     summary="Void an event",
     responses=problems(404, 409, conflict="The event is already voided, or a later event consumed one of its lots."),
 )
-def void_event(id: EventId, session: SessionDep) -> EventRead:
+def void_event(id: EventId, session: SessionDep, actor: Writer, context: WriteContextDep) -> EventRead:
     """Cancel an event recorded in error: its lots become voided and its inputs get their quantities back."""
-    return events.void_event(session, id)
+    voided = events.void_event(session, id, actor)
+    audit.append(session, context, "event.voided", voided.id)
+    return voided

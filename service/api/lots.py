@@ -7,7 +7,7 @@ from fastapi import Path, Query
 from service import assessments, lots, trace
 from service.api.catalog import Cursor, Limit, SkuPath
 from service.api.common import parse_question, problems, v1_router
-from service.api.deps import SessionDep
+from service.api.deps import MaterialReader, Reader, SessionDep
 from service.errors import invalid
 from service.pagination import DEFAULT_LIMIT
 from service.schemas import CODE_PATTERN, AssessmentRead, LotRead, Material, Page, TraceRead, UtcTimestamp
@@ -36,6 +36,7 @@ Threshold = Annotated[
 @router.get("/lots", summary="List lots", responses=problems(422))
 def list_lots(
     session: SessionDep,
+    _actor: MaterialReader,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     organization: Annotated[str | None, Query(pattern=CODE_PATTERN, description="Held by this organization.")] = None,
@@ -54,6 +55,7 @@ def list_lots(
 def get_lot(
     id: LotId,
     session: SessionDep,
+    _actor: MaterialReader,
     elements: Annotated[bool, Query(description="Also break the origin down per element.")] = False,
 ) -> LotRead:
     """One lot: what it is, how much is left, and where its rare earths came from at every stage."""
@@ -64,6 +66,7 @@ def get_lot(
 def assess_lot(
     id: LotId,
     session: SessionDep,
+    _actor: Reader,
     countries: Countries = None,
     stages: Stages = None,
     threshold_percent: Threshold = None,
@@ -76,6 +79,7 @@ def assess_lot(
 def trace_lot(
     id: LotId,
     session: SessionDep,
+    _actor: MaterialReader,
     direction: Annotated[
         Literal["upstream", "downstream"], Query(description="Where the lot came from, or what became of it.")
     ] = "upstream",
@@ -89,6 +93,7 @@ def trace_lot(
 def assess_sku(
     sku: SkuPath,
     session: SessionDep,
+    _actor: Reader,
     countries: Countries = None,
     stages: Stages = None,
     threshold_percent: Threshold = None,

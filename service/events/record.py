@@ -6,6 +6,7 @@ from fractions import Fraction
 
 from sqlmodel import Session, col, select
 
+from service.access import OPERATOR, Principal
 from service.db import utcnow
 from service.errors import Conflict, NotFound
 from service.events.checks import (
@@ -23,10 +24,13 @@ from service.numbers import format_decimal
 from service.schemas import EventCreate, EventRead, InputRead, is_id
 
 
-def record_event(session: Session, body: EventCreate, tolerance: Fraction) -> EventRead:
+def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor: Principal = OPERATOR) -> EventRead:
     """Check, consume, compute each output's origin and store everything in the caller's transaction."""
     outputs = check_shape(body)
     facility, inputs = resolve_references(session, body, outputs)
+    actor.require_own(facility.organization_pk, "record events at facilities")
+    for item in inputs:
+        actor.require_own(item.lot.organization_pk, "consume lots")
     stages = set(facility_stages(session, [facility.pk or 0]).get(facility.pk or 0, []))
     check_stage_and_material(body, facility, outputs, stages)
     check_conflicts(session, inputs, outputs)
@@ -91,9 +95,10 @@ def _get_event_row(session: Session, event_id: str, *, for_update: bool = False)
     return event
 
 
-def void_event(session: Session, event_id: str) -> EventRead:
+def void_event(session: Session, event_id: str, actor: Principal = OPERATOR) -> EventRead:
     """Void an event whose outputs nobody consumed: outputs voided, inputs get their quantities back."""
     event = _get_event_row(session, event_id, for_update=True)
+    actor.require_own(session.get_one(Facility, event.facility_pk).organization_pk, "void events at facilities")
     if event.status == "voided":
         raise Conflict("This event is already voided.")
     outputs = list(session.exec(select(Lot).where(Lot.event_pk == event.pk)))

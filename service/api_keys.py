@@ -1,0 +1,103 @@
+"""API keys per organization: made once, shown once, stored as a hash, revoked for good."""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+
+from sqlmodel import Session, col, select
+
+from service.access import ROLES, Principal
+from service.db import utcnow
+from service.errors import Conflict, NotFound, Unauthorized
+from service.models import ApiKey, Organization
+from service.organizations import referenced_organization
+from service.pagination import decode_cursor, paginate
+from service.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Page, is_id
+
+KEY_PREFIX = "lsk_"
+
+
+def hash_key(key: str) -> str:
+    """Keys are 256 random bits, so one SHA-256 is enough to store them safely."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _read(key: ApiKey, organization: str) -> ApiKeyRead:
+    return ApiKeyRead(
+        id=key.id,
+        organization=organization,
+        role=key.role,  # type: ignore[arg-type]
+        name=key.name,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def create_key(session: Session, body: ApiKeyCreate) -> ApiKeyCreated:
+    org = referenced_organization(session, body.organization)
+    secret = new_secret()
+    key = ApiKey(
+        id=str(uuid.uuid4()),
+        organization_pk=org.pk or 0,
+        role=body.role,
+        name=body.name,
+        key_hash=hash_key(secret),
+        created_at=utcnow(),
+    )
+    session.add(key)
+    session.flush()
+    return ApiKeyCreated(**_read(key, org.code).model_dump(), key=secret)
+
+
+def list_keys(session: Session, limit: int, cursor: str | None) -> Page[ApiKeyRead]:
+    after = decode_cursor(cursor, int)
+    query = select(ApiKey, Organization.code).join(Organization).order_by(col(ApiKey.pk)).limit(limit + 1)
+    if after is not None:
+        query = query.where(col(ApiKey.pk) > after)
+    rows, next_cursor = paginate(list(session.exec(query)), limit, lambda row: row[0].pk or 0)
+    return Page(items=[_read(key, code) for key, code in rows], next_cursor=next_cursor)
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKeyRead:
+    row = (
+        session.exec(select(ApiKey, Organization.code).join(Organization).where(ApiKey.id == key_id)).first()
+        if is_id(key_id)
+        else None
+    )
+    if row is None:
+        raise NotFound(f"No API key has the id {key_id!r}.")
+    key, code = row
+    if key.revoked_at is not None:
+        raise Conflict("This API key is already revoked.")
+    key.revoked_at = utcnow()
+    session.add(key)
+    session.flush()
+    return _read(key, code)
+
+
+def authenticate(session: Session, presented: str | None, operator_keys: tuple[str, ...]) -> Principal:
+    """The caller behind a key; 401 without a key this service accepts.
+
+    The operator's keys (``LODESTONE_ADMIN_KEY``, the generated key file) are compared in
+    constant time; organization keys are found by the hash of the secret, so the secret is
+    never compared, stored or logged.
+    """
+    if not presented:
+        raise Unauthorized("Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.")
+    matched = False
+    for operator_key in operator_keys:
+        matched |= hmac.compare_digest(presented.encode(), operator_key.encode())
+    if matched:
+        return Principal(role="admin")
+    digest = hash_key(presented)
+    row = session.exec(select(ApiKey, Organization.code).join(Organization).where(ApiKey.key_hash == digest)).first()
+    if row is None or not hmac.compare_digest(row[0].key_hash, digest) or row[0].revoked_at is not None:
+        raise Unauthorized("This API key is not valid.")
+    key, code = row
+    assert key.role in ROLES
+    return Principal(role=key.role, organization_pk=key.organization_pk, organization=code, key_id=key.id)  # type: ignore[arg-type]
