@@ -9,6 +9,7 @@ from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.api import admin, catalog, events, health, lots
+from service.api.observability import RequestContext, configure_logging
 from service.api.problems import BodyLimit, install_problem_handlers
 from service.config import Settings, get_settings
 from service.db import create_db_engine
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_head = head_revision()
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    configure_logging()
     for router in (
         health.router,
         catalog.router,

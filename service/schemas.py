@@ -466,6 +466,7 @@ class Problem(BaseModel):
     status: int = Field(examples=[422])
     detail: str = Field(examples=["outputs.0.quantity: must be positive"])
     errors: list[ProblemFieldError] | None = None
+    request_id: str = Field(description="The request's id, also in the `X-Request-ID` header: quote it to support.")
 
 
 # API keys and the audit trail -----------------------------------------------------------------

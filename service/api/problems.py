@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.observability import request_id_var
 from service.errors import (
     BadRequest,
     Conflict,
@@ -51,6 +52,7 @@ def problem(
     }
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    body["request_id"] = request_id_var.get()
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -1,0 +1,173 @@
+"""Who may do what: keys per organization, the whole role x route matrix, revocation."""
+
+import hashlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from service.config import Settings
+from tests.helpers import event, lot_input, post_ok
+
+ROLES = ("admin", "recorder", "auditor", "viewer")
+counter = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(counter)}"
+
+
+@dataclass
+class World:
+    client: TestClient
+    keys: dict[str, str]
+    lot: str
+    event: str
+
+    def call(self, role: str, method: str, path: str, body: dict[str, Any] | None = None) -> int:
+        headers = {"Authorization": f"Bearer {self.keys[role]}"}
+        status: int = self.client.request(method, path, json=body, headers=headers).status_code
+        return status
+
+
+def extraction(facility: str) -> dict[str, Any]:
+    return event("extraction", facility, outputs=[
+        {"code": unique("ORE"), "material": "ore", "quantity": "10", "unit": "kg", "composition": {"Nd": "1"}}
+    ])  # fmt: skip
+
+
+@pytest.fixture
+def world(client: TestClient) -> World:
+    """Organizations OWN and OTHER, a mine each, a lot and a SKU; one key of OWN per role."""
+    for org in ("OWN", "OTHER"):
+        post_ok(client, "/v1/organizations", {"code": org, "name": org, "country": "AU"})
+        post_ok(client, "/v1/facilities", {"code": f"{org}-MINE", "name": "Mine", "organization": org,
+                                           "country": "AU", "stages": ["mining"]})  # fmt: skip
+    post_ok(client, "/v1/skus", {"sku": "OWN-SKU", "name": "Widget", "organization": "OWN"})
+    recorded = post_ok(client, "/v1/events", extraction("OWN-MINE"))
+    keys = {
+        role: post_ok(client, "/v1/api-keys", {"organization": "OWN", "role": role, "name": f"{role} key"})["key"]
+        for role in ROLES
+    }
+    return World(client, keys, recorded["outputs"][0]["id"], recorded["id"])
+
+
+def fresh_void_path(world: World, facility: str) -> str:
+    """A new event to void, so that every role's attempt meets one that is not voided yet."""
+    return f"/v1/events/{post_ok(world.client, '/v1/events', extraction(facility))['id']}/void"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One route, asked in a way each role may or may not: ``allowed`` get ``ok``, the rest 403."""
+
+    name: str
+    method: str
+    path: Callable[[World], str]
+    allowed: frozenset[str]
+    ok: int = 200
+    body: Callable[[World], dict[str, Any]] | None = None
+
+
+EVERYONE = frozenset(ROLES)
+MATERIAL = frozenset({"admin", "recorder", "auditor"})
+WRITERS = frozenset({"admin", "recorder"})
+ADMIN = frozenset({"admin"})
+AUDIT = frozenset({"admin", "auditor"})
+
+MATRIX = [
+    Cell("list organizations", "GET", lambda w: "/v1/organizations", EVERYONE),
+    Cell("get organization", "GET", lambda w: "/v1/organizations/OWN", EVERYONE),
+    Cell("create organization", "POST", lambda w: "/v1/organizations", ADMIN, 201,
+         lambda w: {"code": unique("ORG"), "name": "New", "country": "DE"}),
+    Cell("list facilities", "GET", lambda w: "/v1/facilities", EVERYONE),
+    Cell("get facility", "GET", lambda w: "/v1/facilities/OWN-MINE", EVERYONE),
+    Cell("create own facility", "POST", lambda w: "/v1/facilities", WRITERS, 201,
+         lambda w: {"code": unique("FAC"), "name": "F", "organization": "OWN", "country": "AU", "stages": []}),
+    Cell("create another's facility", "POST", lambda w: "/v1/facilities", ADMIN, 201,
+         lambda w: {"code": unique("FAC"), "name": "F", "organization": "OTHER", "country": "AU", "stages": []}),
+    Cell("list SKUs", "GET", lambda w: "/v1/skus", EVERYONE),
+    Cell("get SKU", "GET", lambda w: "/v1/skus/OWN-SKU", EVERYONE),
+    Cell("create own SKU", "POST", lambda w: "/v1/skus", WRITERS, 201,
+         lambda w: {"sku": unique("SKU"), "name": "S", "organization": "OWN"}),
+    Cell("create another's SKU", "POST", lambda w: "/v1/skus", ADMIN, 201,
+         lambda w: {"sku": unique("SKU"), "name": "S", "organization": "OTHER"}),
+    Cell("record at own facility", "POST", lambda w: "/v1/events", WRITERS, 201, lambda w: extraction("OWN-MINE")),
+    Cell("record at another's facility", "POST", lambda w: "/v1/events", ADMIN, 201,
+         lambda w: extraction("OTHER-MINE")),
+    Cell("get event", "GET", lambda w: f"/v1/events/{w.event}", MATERIAL),
+    Cell("void own event", "POST", lambda w: fresh_void_path(w, "OWN-MINE"), WRITERS, 200, lambda w: {}),
+    Cell("void another's event", "POST", lambda w: fresh_void_path(w, "OTHER-MINE"), ADMIN, 200, lambda w: {}),
+    Cell("list lots", "GET", lambda w: "/v1/lots", MATERIAL),
+    Cell("get lot", "GET", lambda w: f"/v1/lots/{w.lot}", MATERIAL),
+    Cell("trace lot", "GET", lambda w: f"/v1/lots/{w.lot}/trace", MATERIAL),
+    Cell("assess lot", "GET", lambda w: f"/v1/lots/{w.lot}/origin", EVERYONE),
+    Cell("assess SKU", "GET", lambda w: "/v1/skus/OWN-SKU/origin", EVERYONE),
+    Cell("create key", "POST", lambda w: "/v1/api-keys", ADMIN, 201,
+         lambda w: {"organization": "OTHER", "role": "viewer", "name": "k"}),
+    Cell("list keys", "GET", lambda w: "/v1/api-keys", ADMIN),
+    Cell("revoke key", "DELETE", lambda w: "/v1/api-keys/" + post_ok(
+        w.client, "/v1/api-keys", {"organization": "OTHER", "role": "viewer", "name": "k"})["id"], ADMIN),
+    Cell("read audit", "GET", lambda w: "/v1/audit", AUDIT),
+    Cell("verify audit", "GET", lambda w: "/v1/audit/verify", AUDIT),
+]  # fmt: skip
+
+
+def test_role_by_route_matrix(world: World) -> None:
+    cells = 0
+    for cell, role in itertools.product(MATRIX, ROLES):
+        body = cell.body(world) if cell.body else None
+        status = world.call(role, cell.method, cell.path(world), body)
+        expected = cell.ok if role in cell.allowed else 403
+        assert status == expected, (cell.name, role, status)
+        cells += 1
+    assert cells == len(MATRIX) * len(ROLES) == 104
+    print(f"role matrix: {cells} cells asserted")
+
+
+def test_recorder_consumes_only_its_own_lots(world: World) -> None:
+    client = world.client
+    other = post_ok(client, "/v1/events", extraction("OTHER-MINE"))["outputs"][0]
+    body = event("processing", "OTHER-MINE", stage="mining", inputs=[lot_input(other["code"], "1", "OTHER")],
+                 outputs=[{"code": unique("C"), "material": "concentrate", "quantity": "1", "unit": "kg"}])  # fmt: skip
+    response = client.post("/v1/events", json=body, headers={"Authorization": f"Bearer {world.keys['recorder']}"})
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert client.get(f"/v1/lots/{other['id']}").json()["remaining"] == "10"
+
+
+def test_key_is_shown_once_stored_hashed_and_revocable(world: World, settings: Settings) -> None:
+    client = world.client
+    created = post_ok(client, "/v1/api-keys", {"organization": "OWN", "role": "viewer", "name": "portal"})
+    secret = created["key"]
+    assert {"id", "organization", "role", "name", "created_at"} <= set(created)
+    listed = client.get("/v1/api-keys").json()["items"]
+    assert all("key" not in item for item in listed)
+    assert secret not in str(listed)
+    engine = sa.create_engine(settings.database_url)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.text("SELECT key_hash FROM api_key WHERE id = :id"), {"id": created["id"]}
+        ).scalar()
+        everything = str(connection.execute(sa.text("SELECT * FROM api_key")).all())
+    engine.dispose()
+    assert stored == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in everything
+    assert client.get("/v1/skus", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    revoked = client.delete(f"/v1/api-keys/{created['id']}")
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
+    response = client.get("/v1/skus", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert client.delete(f"/v1/api-keys/{created['id']}").status_code == 409
+
+
+def test_key_for_unknown_organization_or_role_is_422(client: TestClient) -> None:
+    assert client.post("/v1/api-keys", json={"organization": "NOPE", "role": "viewer", "name": "k"}).status_code == 422
+    post_ok(client, "/v1/organizations", {"code": "ORG", "name": "Org", "country": "DE"})
+    assert client.post("/v1/api-keys", json={"organization": "ORG", "role": "root", "name": "k"}).status_code == 422
