@@ -55,7 +55,11 @@ def test_64_racing_consumers_through_two_workers(database_url: str, tmp_path: Pa
         with server.client() as client:
             assert client.get(f"/v1/lots/{lot_id}").json()["remaining"] == "0"
             parts = client.get("/v1/lots", params={"facility": "REF", "limit": 500}).json()["items"]
+            # the audit chain did not fork: one entry per successful write, in one line
+            chain = client.get("/v1/audit/verify").json()
         assert len(parts) == LOT_KG
+        assert chain["ok"] is True
+        assert chain["entries"] == 3 + 1 + LOT_KG
         assert sum(Decimal(p["quantity"]) for p in parts) == LOT_KG
     verified = run_lodestone(database_url, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
