@@ -9,6 +9,7 @@ from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.api import admin, catalog, events, health, lots
+from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import BodyLimit, install_problem_handlers
 from service.config import Settings, get_settings
@@ -23,6 +24,13 @@ honest about what nobody has shown (`unknown`).
 
 * Every `/v1` route needs an API key: `Authorization: Bearer <key>` or
   `X-API-Key`. Use **Authorize** above.
+* Keys belong to an organization and carry a role: `admin`, `recorder` (writes for its
+  own organization), `auditor` (reads everything, including `/v1/audit`), `viewer`
+  (organizations, facilities, SKUs and answers).
+* Any POST may carry `Idempotency-Key` (bare or quoted): a retry with the same key and
+  body gets the stored answer with `Idempotent-Replayed: true` and records nothing new;
+  the same key with another body is 422; one still running is 409. Kept 24 hours.
+* Every answer carries `X-Request-ID` (yours, if you send a well-formed one).
 * Decimals are JSON strings and exact; errors are RFC 9457 problem details.
 * Origin semantics: `ORIGIN.md` of the contract.
 """
@@ -79,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admin_keys = settings.accepted_admin_keys()
     app.state.migration_head = head_revision()
     install_problem_handlers(app)
+    app.add_middleware(Idempotency)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     configure_logging()
