@@ -1,0 +1,56 @@
+"""Request ids and JSON logs: every answer can be traced, and no secret is ever logged."""
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.api.observability import JsonFormatter
+from tests.conftest import ADMIN_KEY
+from tests.helpers import post_ok
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("lodestone")
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)
+
+
+def test_request_id_is_echoed_and_in_problems(client: TestClient) -> None:
+    response = client.get("/v1/skus/NOPE", headers={"X-Request-ID": "portal-1234"})
+    assert response.status_code == 404
+    assert response.headers["x-request-id"] == "portal-1234"
+    assert response.json()["request_id"] == "portal-1234"
+    generated = client.get("/v1/skus/NOPE", headers={"X-Request-ID": "not ok; drop"})
+    assert generated.headers["x-request-id"] != "not ok; drop"
+    assert len(generated.headers["x-request-id"]) == 32
+    assert generated.json()["request_id"] == generated.headers["x-request-id"]
+
+
+def test_logs_are_json_with_request_id_and_no_secrets(client: TestClient, log_lines: io.StringIO) -> None:
+    post_ok(client, "/v1/organizations", {"code": "ORG", "name": "Org", "country": "DE"})
+    created = post_ok(client, "/v1/api-keys", {"organization": "ORG", "role": "viewer", "name": "portal"})
+    secret = created["key"]
+    client.get("/v1/skus", headers={"Authorization": f"Bearer {secret}", "X-Request-ID": "trace-me"})
+    client.get("/v1/skus", headers={"Authorization": "Bearer wrong-secret-123"})
+    client.get("/v1/skus", headers={"X-API-Key": "another-wrong-secret", "Authorization": ""})
+    records = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    access = [r for r in records if r["logger"] == "lodestone.access"]
+    assert len(access) >= 5
+    traced = [r for r in access if r["request_id"] == "trace-me"]
+    assert traced == [traced[0]]
+    assert (
+        traced[0] | {"method": "GET", "path": "/v1/skus", "status": 200, "key_id": created["id"], "role": "viewer"}
+        == traced[0]
+    )
+    everything = log_lines.getvalue()
+    for secret_text in (secret, ADMIN_KEY, "wrong-secret-123", "another-wrong-secret"):
+        assert secret_text not in everything
