@@ -72,6 +72,37 @@ def cmd_verify(_args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from service import api_keys, audit
+    from service.access import OPERATOR
+    from service.db import create_db_engine, transaction
+    from service.errors import LodestoneError
+    from service.schemas import ApiKeyCreate
+
+    _migrate()
+    body = {"organization": args.organization, "role": args.role, "name": args.name}
+    engine = create_db_engine(get_settings())
+    try:
+        with transaction(engine, write=True) as session:
+            created = api_keys.create_key(session, ApiKeyCreate.model_validate(body))
+            context = audit.WriteContext(
+                actor=OPERATOR,
+                request_id="cli",
+                body_hash=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+            )
+            audit.append(session, context, "key.created", created.id)
+    except (LodestoneError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"key {created.id} for {created.organization} as {created.role} (shown once, keep it safe):")
+    print(created.key)
+    return 0
+
+
 def cmd_key(_args: argparse.Namespace) -> int:
     key = _admin_key()
     if key is None:
@@ -102,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         func=cmd_key
     )
     sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=cmd_openapi)
+    keys = sub.add_parser("keys", help="manage organization API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="create a key for an organization and print its secret once")
+    create.add_argument("--organization", required=True)
+    create.add_argument("--role", required=True, choices=["admin", "recorder", "auditor", "viewer"])
+    create.add_argument("--name", default="created with lodestone keys create")
+    create.set_defaults(func=cmd_keys_create)
     sub.add_parser("verify", help="recompute every lot and remaining quantity; exit 1 on any mismatch").set_defaults(
         func=cmd_verify
     )

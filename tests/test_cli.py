@@ -95,3 +95,23 @@ def test_serve_migrates_and_answers_with_the_generated_key(env: dict[str, str], 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_keys_create_prints_a_working_key_once(env: dict[str, str]) -> None:
+    run(env, "demo")
+    output = run(env, "keys", "create", "--organization", "ACME", "--role", "viewer", "--name", "portal")
+    secret = output.splitlines()[-1]
+    assert secret.startswith("lsk_")
+    settings = Settings(database_url=env["LODESTONE_DATABASE_URL"], admin_key="k")
+    with TestClient(create_app(settings)) as client:
+        viewer = {"Authorization": f"Bearer {secret}"}
+        assert client.get("/v1/skus/EV-MOTOR-200/origin", headers=viewer).json()["answer"] == "yes"
+        assert client.get("/v1/lots", headers=viewer).status_code == 403
+        [entry] = client.get("/v1/audit", params={"action": "key.created"}, headers={"X-API-Key": "k"}).json()["items"]
+        assert entry["request_id"] == "cli"
+    failed = subprocess.run(
+        [LODESTONE, "keys", "create", "--organization", "NOPE", "--role", "viewer"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert failed.returncode == 2
+    assert "NOPE" in failed.stderr
