@@ -1,18 +1,18 @@
-"""Small builders for API tests: a minimal supply chain in a few calls."""
+"""Small builders for API tests: a minimal supply chain in a few calls (in-process or over HTTP)."""
 
 from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
 
 
-def post_ok(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+def post_ok(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post(path, json=body)
     assert response.status_code in (200, 201), response.text
     result: dict[str, Any] = response.json()
     return result
 
 
-def make_chain(client: TestClient) -> None:
+def make_chain(client: httpx.Client) -> None:
     """Two organizations, a mine (AU), a refinery (CN), an assembly plant (US) and a SKU."""
     post_ok(client, "/v1/organizations", {"code": "MINER", "name": "Miner", "country": "AU"})
     post_ok(client, "/v1/organizations", {"code": "MAKER", "name": "Maker", "country": "US"})
@@ -39,7 +39,7 @@ def event(kind: str, facility: str, day: str = "2025-06-01", **fields: Any) -> d
 
 
 def extract(
-    client: TestClient, code: str, quantity: str = "100", composition: dict[str, str] | None = None
+    client: httpx.Client, code: str, quantity: str = "100", composition: dict[str, str] | None = None
 ) -> dict[str, Any]:
     body = event(
         "extraction",

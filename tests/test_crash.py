@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from tests.helpers import event, lot_input
+from tests.helpers import event, extract, lot_input, make_chain
 from tests.servers import Server, run_lodestone, running_server
 
 STREAMS = 4
@@ -16,19 +16,8 @@ ORE_KG = 100_000
 
 
 def setup_chain(client: httpx.Client) -> None:
-    for path, body in (
-        ("/v1/organizations", {"code": "MINER", "name": "Miner", "country": "AU"}),
-        (
-            "/v1/facilities",
-            {"code": "MINE", "name": "Mine", "organization": "MINER", "country": "AU", "stages": ["mining"]},
-        ),
-    ):
-        assert client.post(path, json=body).status_code == 201
-    composition = {"Nd": "1000", "Dy": "10"}
-    ore = event("extraction", "MINE", outputs=[
-        {"code": "ORE", "material": "ore", "quantity": str(ORE_KG), "unit": "kg", "composition": composition}
-    ])  # fmt: skip
-    assert client.post("/v1/events", json=ore).status_code == 201
+    make_chain(client)
+    extract(client, "ORE", str(ORE_KG), {"Nd": "1000", "Dy": "10"})
 
 
 def concentrate(stream: int, n: int) -> dict[str, object]:
