@@ -23,6 +23,12 @@ class LodestoneError(Exception):
     def __str__(self) -> str:
         return self.detail
 
+    def at(self, prefix: str) -> "LodestoneError":
+        """The same refusal, located inside a larger body (``events.3`` of a batch)."""
+        return type(self)(
+            f"{prefix}: {self.detail}", [FieldError(f"{prefix}.{e.field}", e.message) for e in self.errors]
+        )
+
 
 class BadRequest(LodestoneError):
     status = 400

@@ -245,6 +245,16 @@ class EventCreate(Contract):
     model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
 
 
+class EventBatchCreate(Contract):
+    events: list[EventCreate] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Applied in order, all or nothing; later events may consume earlier lots.",
+    )
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"events": [EVENT_EXAMPLE]}]})
+
+
 class RouteShare(BaseModel):
     route: dict[str, str] = Field(
         examples=[
@@ -297,6 +307,10 @@ class InputRead(BaseModel):
     code: str
     organization: str
     quantity: DecimalOut
+
+
+class EventBatchRead(BaseModel):
+    events: list["EventRead"]
 
 
 class EventRead(BaseModel):

@@ -99,6 +99,10 @@ MATRIX = [
     Cell("record at own facility", "POST", lambda w: "/v1/events", WRITERS, 201, lambda w: extraction("OWN-MINE")),
     Cell("record at another's facility", "POST", lambda w: "/v1/events", ADMIN, 201,
          lambda w: extraction("OTHER-MINE")),
+    Cell("record a batch at own facility", "POST", lambda w: "/v1/events/batch", WRITERS, 201,
+         lambda w: {"events": [extraction("OWN-MINE")]}),
+    Cell("record a batch at another's facility", "POST", lambda w: "/v1/events/batch", ADMIN, 201,
+         lambda w: {"events": [extraction("OTHER-MINE")]}),
     Cell("get event", "GET", lambda w: f"/v1/events/{w.event}", MATERIAL),
     Cell("void own event", "POST", lambda w: fresh_void_path(w, "OWN-MINE"), WRITERS, 200, lambda w: {}),
     Cell("void another's event", "POST", lambda w: fresh_void_path(w, "OTHER-MINE"), ADMIN, 200, lambda w: {}),
@@ -125,7 +129,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else 403
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 104
+    assert cells == len(MATRIX) * len(ROLES) == 112
     print(f"role matrix: {cells} cells asserted")
 
 

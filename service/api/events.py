@@ -8,7 +8,7 @@ from fastapi import Body, Path
 from service import audit, events
 from service.api.common import problems, v1_router, write_problems
 from service.api.deps import MaterialReader, SessionDep, SettingsDep, WriteContextDep, Writer
-from service.schemas import EVENT_EXAMPLE, EventCreate, EventRead
+from service.schemas import EVENT_EXAMPLE, EventBatchCreate, EventBatchRead, EventCreate, EventRead
 
 router = v1_router("events")
 EventId = Annotated[
@@ -64,6 +64,24 @@ def record_event(
     recorded = events.record_event(session, body, Fraction(settings.mass_balance_tolerance), actor)
     audit.append(session, context, "event.recorded", recorded.id)
     return recorded
+
+
+@router.post(
+    "/events/batch",
+    status_code=201,
+    summary="Record events in bulk",
+    responses=write_problems(
+        "As for one event; `detail` and each error's `field` start with `events.N`, the first event refused."
+    ),
+)
+def record_batch(
+    body: EventBatchCreate, session: SessionDep, settings: SettingsDep, actor: Writer, context: WriteContextDep
+) -> EventBatchRead:
+    """Record up to 1,000 events in order, all or nothing: one refused event records none of them."""
+    recorded = events.record_batch(session, body.events, Fraction(settings.mass_balance_tolerance), actor)
+    for event in recorded:
+        audit.append(session, context, "event.recorded", event.id)
+    return EventBatchRead(events=recorded)
 
 
 @router.get("/events/{id}", summary="Get an event", responses=problems(404))

@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from service.access import OPERATOR, Principal
 from service.db import utcnow
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, LodestoneError, NotFound
 from service.events.checks import (
     check_conflicts,
     check_shape,
@@ -83,6 +83,19 @@ def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor
         )
     session.flush()
     return event_read(session, event)
+
+
+def record_batch(
+    session: Session, bodies: list[EventCreate], tolerance: Fraction, actor: Principal = OPERATOR
+) -> list[EventRead]:
+    """Record events in order in the caller's transaction; the first refusal names its index and refuses all."""
+    recorded = []
+    for index, body in enumerate(bodies):
+        try:
+            recorded.append(record_event(session, body, tolerance, actor))
+        except LodestoneError as exc:
+            raise exc.at(f"events.{index}") from None
+    return recorded
 
 
 def _get_event_row(session: Session, event_id: str, *, for_update: bool = False) -> Event:

@@ -1,0 +1,83 @@
+"""POST /v1/events/batch: in order, all or nothing, later events consuming earlier lots."""
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.helpers import event, lot_input, make_chain
+
+
+def chain_in_one_batch() -> list[dict[str, Any]]:
+    return [
+        event("extraction", "MINE", outputs=[
+            {"code": "ORE", "material": "ore", "quantity": "100", "unit": "kg", "composition": {"Nd": "10"}}
+        ]),
+        event("transfer", "MINE", inputs=[lot_input("ORE", "100")], outputs=[{"code": "ORE-REF", "facility": "REF"}]),
+        event("processing", "REF", stage="refining", inputs=[lot_input("ORE-REF", "100")],
+              outputs=[{"code": "OX", "material": "oxide", "quantity": "12", "unit": "kg",
+                        "composition": {"Nd": "9.9"}}]),
+    ]  # fmt: skip
+
+
+def recorded_state(client: TestClient) -> tuple[list[str], int]:
+    lots = [lot["code"] for lot in client.get("/v1/lots", params={"limit": 500}).json()["items"]]
+    return lots, client.get("/v1/audit/verify").json()["entries"]
+
+
+def test_a_chain_in_one_batch(client: TestClient) -> None:
+    make_chain(client)
+    _, entries_before = recorded_state(client)
+    response = client.post("/v1/events/batch", json={"events": chain_in_one_batch()})
+    assert response.status_code == 201, response.text
+    recorded = response.json()["events"]
+    assert [e["type"] for e in recorded] == ["extraction", "transfer", "processing"]
+    oxide = recorded[2]["outputs"][0]
+    assert oxide["origin"]["routes"][0]["route"] == {
+        "mining": "AU", "refining": "CN", "metal_making": "none", "magnet_making": "none", "manufacturing": "none"
+    }  # fmt: skip
+    lots, entries = recorded_state(client)
+    assert lots == ["ORE", "ORE-REF", "OX"]
+    assert entries == entries_before + 3
+    trail = client.get("/v1/audit", params={"action": "event.recorded"}).json()["items"]
+    assert [e["subject"] for e in trail] == [e["id"] for e in recorded]
+
+
+def test_one_refusal_records_nothing_and_names_its_index(client: TestClient) -> None:
+    make_chain(client)
+    before = recorded_state(client)
+    events = chain_in_one_batch()
+    events.append(
+        event("transfer", "REF", inputs=[lot_input("OX", "13")], outputs=[{"code": "OX-2", "facility": "MINE"}])
+    )
+    response = client.post("/v1/events/batch", json={"events": events})
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("events.3: ")
+    assert recorded_state(client) == before
+
+
+def test_a_validation_error_names_the_event_and_field(client: TestClient) -> None:
+    make_chain(client)
+    events = chain_in_one_batch()
+    events[1]["outputs"][0]["composition"] = {"Nd": "1"}
+    response = client.post("/v1/events/batch", json={"events": events})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "events.1.outputs.0.composition"
+    events = chain_in_one_batch()
+    events[2]["outputs"][0]["quantity"] = "-1"
+    response = client.post("/v1/events/batch", json={"events": events})
+    assert response.json()["errors"][0]["field"] == "events.2.outputs.0.quantity"
+    assert recorded_state(client)[0] == []
+
+
+def test_batch_limits_and_idempotency(client: TestClient) -> None:
+    make_chain(client)
+    assert client.post("/v1/events/batch", json={"events": []}).status_code == 422
+    too_many = [chain_in_one_batch()[0]] * 1001
+    assert client.post("/v1/events/batch", json={"events": too_many}).status_code == 422
+    body = {"events": chain_in_one_batch()}
+    first = client.post("/v1/events/batch", json=body, headers={"Idempotency-Key": "batch-1"})
+    again = client.post("/v1/events/batch", json=body, headers={"Idempotency-Key": "batch-1"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert len(recorded_state(client)[0]) == 3
