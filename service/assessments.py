@@ -78,6 +78,7 @@ def _assessment(
     routes: dict[engine.Route, Fraction],
     explanation: str,
     lots: list[LotAnswer] | None = None,
+    lots_count: int | None = None,
 ) -> AssessmentRead:
     return AssessmentRead(
         subject=subject,
@@ -91,6 +92,7 @@ def _assessment(
         stages_breakdown=stage_percents(routes),
         routes=route_shares(routes),
         lots=lots,
+        lots_count=lots_count,
         explanation=explanation,
     )
 
@@ -123,6 +125,7 @@ def assess_sku(
     question: Question,
     produced_from: datetime | None = None,
     produced_to: datetime | None = None,
+    lots_limit: int = 100,
 ) -> AssessmentRead:
     """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
     row = get_sku_row(session, sku)
@@ -165,4 +168,7 @@ def assess_sku(
             f"{format_percent(exposure.share_percent)} % of {format_kg(exposure.total)} kg of rare earths "
             f"is shown to have gone there and {format_percent(exposure.unknown_percent)} % is unknown."
         )
-    return _assessment({"kind": "sku", "sku": sku}, question, answer, exposure, dict(routes), explanation, answers)
+    # Worst first, so a portal showing the first page shows what decides the answer; stable within a class.
+    shown = sorted(answers, key=lambda a: -engine.ANSWER_RANK[a.answer])[:lots_limit]
+    subject = {"kind": "sku", "sku": sku}
+    return _assessment(subject, question, answer, exposure, dict(routes), explanation, shown, len(answers))

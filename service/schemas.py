@@ -390,6 +390,7 @@ ASSESSMENT_EXAMPLE: dict[str, Any] = {
             "total_kg": "1181.8",
         }
     ],
+    "lots_count": 1,
     "explanation": "SKU EV-MOTOR-200 answers yes because its one production lot answers yes for CN at any of these "
     "stages: mining, refining, metal making, magnet making; over all of them, 2.436961 % of 1181.8 kg of rare "
     "earths is shown to have gone there and 0 % is unknown.",
@@ -417,7 +418,12 @@ class AssessmentRead(BaseModel):
     )
     routes: list[RouteShare] = Field(description="Every route the mass took, largest first.")
     lots: list[LotAnswer] | None = Field(
-        None, exclude_if=lambda v: v is None, description="SKU only: the answer of each production lot."
+        None,
+        exclude_if=lambda v: v is None,
+        description="SKU only: production lots, `yes` first, then `unknown`, then `no`; at most `lots_limit`.",
+    )
+    lots_count: int | None = Field(
+        None, exclude_if=lambda v: v is None, description="SKU only: how many production lots the answer covers."
     )
     explanation: str = Field(description="The answer in one plain sentence.")
 

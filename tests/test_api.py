@@ -289,3 +289,26 @@ def test_largest_quantities_stay_exact(client: TestClient) -> None:
     assert eps["origin"]["total_kg"] == "0"
     answer = client.get(f"/v1/lots/{eps['id']}/origin", params={"countries": "AU"}).json()
     assert (answer["answer"], answer["share_percent"]) == ("yes", "100")
+
+
+def test_sku_lists_the_worst_lots_first_up_to_lots_limit(client: TestClient) -> None:
+    make_chain(client)
+    post_ok(client, "/v1/facilities", {"code": "PLANT-CN", "name": "Plant", "organization": "MAKER", "country": "CN",
+                                       "stages": ["manufacturing"]})  # fmt: skip
+    for i in range(3):
+        extract(client, f"ORE-{i}")
+        ship_and_make_product(client, f"ORE-{i}", f"W-US-{i}")
+    answer = client.get("/v1/skus/WIDGET/origin", params={"countries": "CN", "lots_limit": "2"}).json()
+    assert (answer["answer"], answer["lots_count"], len(answer["lots"])) == ("no", 3, 2)
+    receipt = event("receipt", "PLANT", outputs=[
+        {"code": "W-UNDECLARED", "material": "product", "quantity": "1", "unit": "pcs", "composition": {"Nd": "1"},
+         "sku": "WIDGET"}
+    ])  # fmt: skip
+    post_ok(client, "/v1/events", receipt)
+    answer = client.get("/v1/skus/WIDGET/origin", params={"countries": "CN", "lots_limit": "1"}).json()
+    assert answer["answer"] == "unknown"
+    assert answer["lots_count"] == 4
+    assert [lot["code"] for lot in answer["lots"]] == ["W-UNDECLARED"]
+    assert client.get("/v1/skus/WIDGET/origin", params={"lots_limit": "0"}).json()["lots"] == []
+    assert client.get("/v1/skus/WIDGET/origin", params={"lots_limit": "1001"}).status_code == 422
+    assert "lots_count" not in client.get(f"/v1/lots/{answer['lots'][0]['id']}/origin").json()

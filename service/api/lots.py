@@ -99,9 +99,10 @@ def assess_sku(
     threshold_percent: Threshold = None,
     produced_from: Annotated[UtcTimestamp | None, Query(description="Only lots made at or after this time.")] = None,
     produced_to: Annotated[UtcTimestamp | None, Query(description="Only lots made before this time.")] = None,
+    lots_limit: Annotated[int, Query(ge=0, le=1000, description="List at most this many lots (worst first).")] = 100,
 ) -> AssessmentRead:
     """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots."""
     question = parse_question(countries, stages, threshold_percent)
     if produced_from and produced_to and produced_from >= produced_to:
         raise invalid("produced_to", "must be later than produced_from")
-    return assessments.assess_sku(session, sku, question, produced_from, produced_to)
+    return assessments.assess_sku(session, sku, question, produced_from, produced_to, lots_limit)
