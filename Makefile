@@ -51,6 +51,11 @@ test: lint
 openapi: $(STAMP)
 	$(VENV)/bin/lodestone openapi > openapi/openapi.json
 
+# Not part of `make test`: minutes of load on a real server; BENCH_ARGS="--lots 1000,100000" for more.
+bench: $(DEV_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+
 docs-check: $(DEV_STAMP)
 	$(PY) scripts/check_docs_render.py
 
