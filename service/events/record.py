@@ -18,8 +18,8 @@ from service.events.checks import (
 )
 from service.events.compute import compute_outputs
 from service.facilities import facility_stages
-from service.lots import encode_composition, encode_origin, views_by_pk
-from service.models import Event, EventInput, Facility, Lot
+from service.lots import LotView, encode_composition, encode_origin, views_by_pk
+from service.models import Event, EventInput, Facility, Lot, Organization
 from service.numbers import format_decimal
 from service.schemas import EventCreate, EventRead, InputRead, is_id
 
@@ -56,11 +56,12 @@ def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor
         item.lot.remaining = item.lot.remaining - item.quantity
         session.add(item.lot)
     is_production = body.type == "receipt" or body.stage == "manufacturing"
+    made: list[Lot] = []
     for out in outputs:
         assert out.facility is not None
         assert out.quantity is not None
         assert out.composition is not None
-        session.add(
+        made.append(
             Lot(
                 id=str(uuid.uuid4()),
                 code=out.code,
@@ -81,8 +82,24 @@ def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor
                 recorded_at=now,
             )
         )
+    session.add_all(made)
     session.flush()
-    return event_read(session, event)
+    # The answer comes from what was just written, not from reading it back.
+    codes = _organization_codes(
+        session, {lot.organization_pk for lot in made} | {i.lot.organization_pk for i in inputs}
+    )
+    facilities = {out.facility.pk: out.facility.code for out in outputs if out.facility is not None}
+    return _shape(
+        event,
+        facility.code,
+        [(item.lot, codes[item.lot.organization_pk], item.quantity) for item in inputs],
+        [
+            LotView(
+                lot, codes[lot.organization_pk], facilities[lot.facility_pk], out.sku.sku if out.sku else None, event.id
+            )
+            for lot, out in zip(made, outputs, strict=True)
+        ],
+    )
 
 
 def record_batch(
@@ -143,31 +160,36 @@ def get_event(session: Session, event_id: str) -> EventRead:
     return event_read(session, _get_event_row(session, event_id))
 
 
-def event_read(session: Session, event: Event) -> EventRead:
-    facility = session.get(Facility, event.facility_pk)
-    assert facility is not None
-    input_rows = list(
-        session.exec(select(EventInput).where(EventInput.event_pk == event.pk).order_by(col(EventInput.position)))
-    )
-    output_pks = list(session.exec(select(Lot.pk).where(Lot.event_pk == event.pk).order_by(col(Lot.position))))
-    views = views_by_pk(session, [row.lot_pk for row in input_rows] + [pk for pk in output_pks if pk is not None])
+def _organization_codes(session: Session, pks: set[int]) -> dict[int, str]:
+    rows = session.exec(select(Organization.pk, Organization.code).where(col(Organization.pk).in_(pks)))
+    return {pk: code for pk, code in rows if pk is not None}
+
+
+def _shape(event: Event, facility: str, inputs: list[tuple[Lot, str, Decimal]], outputs: list[LotView]) -> EventRead:
     return EventRead(
         id=event.id,
         type=event.type,  # type: ignore[arg-type]
-        facility=facility.code,
+        facility=facility,
         stage=event.stage,
         occurred_at=event.occurred_at,
         recorded_at=event.recorded_at,
         reference=event.reference,
         status=event.status,  # type: ignore[arg-type]
         inputs=[
-            InputRead(
-                lot=views[row.lot_pk].lot.id,
-                code=views[row.lot_pk].lot.code,
-                organization=views[row.lot_pk].organization,
-                quantity=format_decimal(row.quantity),
-            )
-            for row in input_rows
+            InputRead(lot=lot.id, code=lot.code, organization=organization, quantity=format_decimal(quantity))
+            for lot, organization, quantity in inputs
         ],
-        outputs=[views[pk].read() for pk in output_pks if pk is not None],
+        outputs=[view.read() for view in outputs],
     )
+
+
+def event_read(session: Session, event: Event) -> EventRead:
+    """An event as recorded, read back from the database."""
+    facility = session.get_one(Facility, event.facility_pk)
+    input_rows = list(
+        session.exec(select(EventInput).where(EventInput.event_pk == event.pk).order_by(col(EventInput.position)))
+    )
+    output_pks = list(session.exec(select(Lot.pk).where(Lot.event_pk == event.pk).order_by(col(Lot.position))))
+    views = views_by_pk(session, [row.lot_pk for row in input_rows] + [pk for pk in output_pks if pk is not None])
+    inputs = [(views[row.lot_pk].lot, views[row.lot_pk].organization, row.quantity) for row in input_rows]
+    return _shape(event, facility.code, inputs, [views[pk] for pk in output_pks if pk is not None])
