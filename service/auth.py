@@ -1,7 +1,8 @@
 """The operator's admin key: from the environment, or generated once beside the database."""
 
-import secrets
 from pathlib import Path
+
+from service.api_keys import new_secret
 
 
 def ensure_key_file(path: Path) -> str:
@@ -9,7 +10,7 @@ def ensure_key_file(path: Path) -> str:
     if path.is_file() and path.read_text().strip():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = "lsk_" + secrets.token_urlsafe(32)
+    key = new_secret()
     path.write_text(key + "\n")
     path.chmod(0o600)
     return key

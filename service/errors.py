@@ -66,6 +66,12 @@ class PayloadTooLarge(LodestoneError):
     slug = "payload-too-large"
 
 
+class Unavailable(LodestoneError):
+    status = 503
+    title = "Service unavailable"
+    slug = "unavailable"
+
+
 class Invalid(LodestoneError):
     status = 422
     title = "Invalid request"

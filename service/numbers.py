@@ -77,12 +77,3 @@ def format_percent(value: Fraction | Decimal) -> str:
 def format_decimal(value: Decimal) -> str:
     """A stored decimal (quantities, thresholds) written plainly, never in exponent form."""
     return _plain(value)
-
-
-def fraction_to_text(value: Fraction) -> str:
-    """Exact storage form of a rational: ``"n"`` or ``"n/d"``."""
-    return str(value)
-
-
-def text_to_fraction(text: str) -> Fraction:
-    return Fraction(text)

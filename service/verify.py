@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from service.errors import LodestoneError
 from service.events.checks import PlannedInput, check_shape, fill_transfer
@@ -115,5 +115,5 @@ def verify(session: Session) -> Report:
         events += 1
         mismatches.extend(_check_event(session, event))
     mismatches.extend(_check_remaining(session))
-    lots = len(list(session.exec(select(Lot.pk))))
+    lots = session.exec(select(func.count()).select_from(Lot)).one()
     return Report(events=events, lots=lots, mismatches=mismatches)

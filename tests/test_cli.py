@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
+from tests.servers import free_port
 
 LODESTONE = str(Path(sys.executable).parent / "lodestone")
 
@@ -28,13 +28,6 @@ def run(env: dict[str, str], *args: str) -> str:
 def env(tmp_path: Path) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LODESTONE_")}
     return environment | {"LODESTONE_DATABASE_URL": f"sqlite:///{tmp_path}/data/lodestone.db"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_demo_answers_yes_no_and_unknown(env: dict[str, str], tmp_path: Path) -> None:

@@ -4,17 +4,11 @@ from fastapi import APIRouter, Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.problems import PROBLEM_JSON
-from service.errors import LodestoneError
+from service.errors import Unavailable
 from service.migrations import database_revision
 from service.schemas import Health, Problem
 
 router = APIRouter(tags=["health"])
-
-
-class NotReady(LodestoneError):
-    status = 503
-    title = "Not ready"
-    slug = "not-ready"
 
 
 @router.get("/healthz", summary="Liveness")
@@ -40,8 +34,8 @@ def readyz(request: Request) -> Health:
         with request.app.state.engine.connect() as connection:
             revision = database_revision(connection)
     except SQLAlchemyError as exc:
-        raise NotReady("The database cannot be reached.") from exc
+        raise Unavailable("The database cannot be reached.") from exc
     head = request.app.state.migration_head
     if revision != head:
-        raise NotReady(f"The database is at migration {revision}, not {head}: run `lodestone migrate`.")
+        raise Unavailable(f"The database is at migration {revision}, not {head}: run `lodestone migrate`.")
     return Health(status="ok")

@@ -25,6 +25,7 @@ from service.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    Unavailable,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -104,13 +105,8 @@ async def _unstorable(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     log.warning("database error answered 503: %s", exc)
-    return problem(
-        503,
-        "The database is unavailable or busy; nothing was recorded. Retry later.",
-        "unavailable",
-        headers={"Retry-After": "1"},
-        title="Service unavailable",
-    )
+    busy = Unavailable("The database is unavailable or busy; nothing was recorded. Retry later.")
+    return problem(busy.status, busy.detail, busy.slug, headers={"Retry-After": "1"}, title=busy.title)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -129,7 +125,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-def _reject_constant(name: str) -> Decimal:
+def _constant_as_decimal(name: str) -> Decimal:
     # NaN and Infinity are not JSON; they reach validation as non-finite decimals and are refused there.
     return Decimal(name)
 
@@ -141,7 +137,7 @@ class ExactJSONRequest(Request):
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                self._json = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+                self._json = json.loads(body, parse_float=Decimal, parse_constant=_constant_as_decimal)
             except (ValueError, RecursionError):
                 raise HTTPException(400, "The body is not readable JSON.") from None
         return self._json
