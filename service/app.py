@@ -12,6 +12,7 @@ from service.api import admin, catalog, events, health, lots
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import BodyLimit, install_problem_handlers
+from service.assessments import AnswerMemo
 from service.config import Settings, get_settings
 from service.db import create_db_engine
 from service.migrations import head_revision
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_db_engine(settings)
     app.state.admin_keys = settings.accepted_admin_keys()
+    app.state.answers = AnswerMemo()
     app.state.migration_head = head_revision()
     install_problem_handlers(app)
     app.add_middleware(Idempotency)

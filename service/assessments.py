@@ -4,17 +4,20 @@ No graph walk happens here: every lot's origin was computed when it was
 recorded, so an answer reads the lots it is about and nothing upstream.
 """
 
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
+import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from service import origin as engine
-from service.lots import LotView, decode_origin, get_lot_view, lot_views, lot_views_query, route_shares, stage_percents
-from service.models import Lot
+from service.lots import LotView, decode_origin, get_lot_view, route_shares, stage_percents
+from service.models import Lot, Organization
 from service.numbers import format_decimal, format_kg, format_percent
 from service.schemas import AssessmentRead, LotAnswer
 from service.skus import get_sku_row
@@ -107,16 +110,61 @@ def assess_lot(session: Session, lot_id: str, question: Question) -> AssessmentR
     return _assessment(subject, question, answer, exposure, routes, _explain(name, answer, exposure, question))
 
 
+@dataclass(frozen=True)
+class ProductionLot:
+    """What a SKU answer needs of one of its lots, read without loading the whole row."""
+
+    id: str
+    code: str
+    organization: str
+    routes: dict[engine.Route, Fraction]
+
+
 def production_lots(
     session: Session, sku_pk: int, produced_from: datetime | None, produced_to: datetime | None
-) -> list[LotView]:
+) -> list[ProductionLot]:
     """The non-voided lots of the SKU made by manufacturing or entered by a receipt, in the window."""
-    query = lot_views_query().where(Lot.sku_pk == sku_pk, Lot.status == "active", col(Lot.is_production).is_(True))
+    query = (
+        sa.select(col(Lot.id), col(Lot.code), col(Organization.code), col(Lot.origin))
+        .join(Organization, col(Lot.organization_pk) == Organization.pk)
+        .where(col(Lot.sku_pk) == sku_pk, col(Lot.status) == "active", col(Lot.is_production).is_(True))
+    )
     if produced_from is not None:
-        query = query.where(Lot.occurred_at >= produced_from)
+        query = query.where(col(Lot.occurred_at) >= produced_from)
     if produced_to is not None:
-        query = query.where(Lot.occurred_at < produced_to)
-    return lot_views(session, query.order_by(col(Lot.pk)))
+        query = query.where(col(Lot.occurred_at) < produced_to)
+    return [
+        ProductionLot(lot_id, code, organization, engine.route_totals(decode_origin(origin)))
+        for lot_id, code, organization, origin in session.execute(query.order_by(col(Lot.pk)))
+    ]
+
+
+class AnswerMemo:
+    """SKU answers already given, by SKU revision and question, the least recently asked dropped first.
+
+    A SKU's revision changes in the transaction that records or voids one of its lots, and
+    nothing else changes a stored origin, so an answer found under the revision just read is
+    the answer that would be computed now. Revisions are random tokens: no two databases share one.
+    """
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._capacity = capacity
+        self._answers: OrderedDict[Hashable, AssessmentRead] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> AssessmentRead | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+            return answer
+
+    def put(self, key: Hashable, answer: AssessmentRead) -> None:
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._capacity:
+                self._answers.popitem(last=False)
 
 
 def assess_sku(
@@ -126,24 +174,38 @@ def assess_sku(
     produced_from: datetime | None = None,
     produced_to: datetime | None = None,
     lots_limit: int = 100,
+    memo: AnswerMemo | None = None,
 ) -> AssessmentRead:
     """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
     row = get_sku_row(session, sku)
-    views = production_lots(session, row.pk or 0, produced_from, produced_to)
+    threshold = str(question.threshold_percent)
+    key = (row.revision, sku, question.countries, question.stages, threshold, produced_from, produced_to, lots_limit)
+    remembered = memo.get(key) if memo is not None else None
+    if remembered is not None:
+        return remembered
+    lots = production_lots(session, row.pk or 0, produced_from, produced_to)
+    answer = _assess_lots(sku, question, lots, lots_limit, windowed=bool(produced_from or produced_to))
+    if memo is not None:
+        memo.put(key, answer)
+    return answer
+
+
+def _assess_lots(
+    sku: str, question: Question, lots: list[ProductionLot], lots_limit: int, *, windowed: bool
+) -> AssessmentRead:
     routes: dict[engine.Route, Fraction] = defaultdict(Fraction)
     exposure = engine.NO_EXPOSURE
     answers: list[LotAnswer] = []
-    for view in views:
-        lot_routes = _lot_routes(view)
-        lot_exposure = engine.exposure(lot_routes, question.countries, question.stages)
-        for route, kg in lot_routes.items():
+    for lot in lots:
+        lot_exposure = engine.exposure(lot.routes, question.countries, question.stages)
+        for route, kg in lot.routes.items():
             routes[route] += kg
         exposure = exposure + lot_exposure
         answers.append(
             LotAnswer(
-                id=view.lot.id,
-                code=view.lot.code,
-                organization=view.organization,
+                id=lot.id,
+                code=lot.code,
+                organization=lot.organization,
                 answer=lot_exposure.answer(question.threshold),
                 share_percent=format_percent(lot_exposure.share_percent),
                 unknown_percent=format_percent(lot_exposure.unknown_percent),
@@ -154,7 +216,7 @@ def assess_sku(
     counts = Counter(a.answer for a in answers)
     if not answers:
         explanation = (
-            f"SKU {sku} has no production lots recorded{' in this window' if produced_from or produced_to else ''}, "
+            f"SKU {sku} has no production lots recorded{' in this window' if windowed else ''}, "
             "so nobody has shown where its rare earths came from."
         )
     else:

@@ -1,5 +1,6 @@
 """Tables only. Lots and events are append-only: corrections are voids, never edits."""
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -55,6 +56,9 @@ class Sku(SQLModel, table=True):
     organization_pk: int = Field(foreign_key="organization.pk", index=True)
     gtin: str | None = Field(default=None, max_length=14)
     created_at: datetime = _timestamp()
+    # Changes, to a fresh random token, whenever one of the SKU's lots is recorded or voided:
+    # an answer computed at one revision stays right until the revision changes.
+    revision: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32)
 
 
 class Event(SQLModel, table=True):

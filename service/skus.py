@@ -1,5 +1,9 @@
 """SKUs: the products and components whose rare earths buyers ask about."""
 
+import uuid
+from collections.abc import Iterable
+
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from service.access import OPERATOR, Principal
@@ -54,3 +58,13 @@ def list_skus(session: Session, limit: int, cursor: str | None) -> Page[SkuRead]
         query = query.where(Sku.sku > after)
     rows, next_cursor = paginate(list(session.exec(query)), limit, lambda row: row[0].sku)
     return Page(items=[_read(*row) for row in rows], next_cursor=next_cursor)
+
+
+def touch_skus(session: Session, pks: Iterable[int | None]) -> None:
+    """Give each SKU a new revision: its lots changed, so answers remembered for it are stale.
+
+    In pk order, once per transaction, after every lot lock: concurrent writers queue on
+    the same rows in the same order and cannot deadlock here.
+    """
+    for pk in sorted({pk for pk in pks if pk is not None}):
+        session.execute(sa.update(Sku).where(col(Sku.pk) == pk).values(revision=uuid.uuid4().hex))

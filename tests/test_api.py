@@ -1,5 +1,6 @@
 """The REST resources of API.md, used the way an integrator would."""
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -312,3 +313,35 @@ def test_sku_lists_the_worst_lots_first_up_to_lots_limit(client: TestClient) -> 
     assert client.get("/v1/skus/WIDGET/origin", params={"lots_limit": "0"}).json()["lots"] == []
     assert client.get("/v1/skus/WIDGET/origin", params={"lots_limit": "1001"}).status_code == 422
     assert "lots_count" not in client.get(f"/v1/lots/{answer['lots'][0]['id']}/origin").json()
+
+
+def test_a_remembered_sku_answer_changes_as_soon_as_its_lots_do(client: TestClient) -> None:
+    make_chain(client)
+    post_ok(client, "/v1/facilities", {"code": "PLANT-CN", "name": "Plant", "organization": "MAKER", "country": "CN",
+                                       "stages": ["manufacturing"]})  # fmt: skip
+    extract(client, "ORE-1")
+    ship_and_make_product(client, "ORE-1", "W-1")
+    question = {"countries": "CN", "stages": "manufacturing"}
+
+    def ask() -> tuple[str, int]:
+        answer = client.get("/v1/skus/WIDGET/origin", params=question).json()
+        return answer["answer"], answer["lots_count"]
+
+    assert ask() == ask() == ("no", 1)
+    receipt = event("receipt", "PLANT-CN", outputs=[
+        {"code": "W-CN", "material": "product", "quantity": "1", "unit": "pcs", "composition": {"Nd": "1"},
+         "declared_origin": [{"route": {"mining": "AU", "refining": "AU"}, "percent": "100"}], "sku": "WIDGET"}
+    ])  # fmt: skip
+    recorded = post_ok(client, "/v1/events", receipt)
+    assert ask() == ("unknown", 2)
+    assert client.post(f"/v1/events/{recorded['id']}/void").status_code == 200
+    assert ask() == ("no", 1)
+    second = json.loads(json.dumps(receipt).replace("W-CN", "W-CN-2"))
+    batch = client.post("/v1/events/batch", json={"events": [second]})
+    assert batch.status_code == 201, batch.text
+    assert ask() == ("unknown", 2)
+    # The same threshold written two ways is asked and answered as written.
+    plain = client.get("/v1/skus/WIDGET/origin", params=question | {"threshold_percent": "50"}).json()
+    assert plain["answer"] == "unknown"
+    again = client.get("/v1/skus/WIDGET/origin", params=question | {"threshold_percent": "50.0"}).json()
+    assert again["threshold_percent"] == "50"

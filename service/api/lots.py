@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
 
 from service import assessments, lots, trace
 from service.api.catalog import Cursor, Limit, SkuPath
@@ -91,6 +91,7 @@ def trace_lot(
 
 @answer_router.get("/skus/{sku}/origin", summary="Ask the question for a SKU", responses=problems(404, 422))
 def assess_sku(
+    request: Request,
     sku: SkuPath,
     session: SessionDep,
     _actor: Reader,
@@ -105,4 +106,5 @@ def assess_sku(
     question = parse_question(countries, stages, threshold_percent)
     if produced_from and produced_to and produced_from >= produced_to:
         raise invalid("produced_to", "must be later than produced_from")
-    return assessments.assess_sku(session, sku, question, produced_from, produced_to, lots_limit)
+    memo = request.app.state.answers
+    return assessments.assess_sku(session, sku, question, produced_from, produced_to, lots_limit, memo)

@@ -22,10 +22,19 @@ from service.lots import LotView, encode_composition, encode_origin, views_by_pk
 from service.models import Event, EventInput, Facility, Lot, Organization
 from service.numbers import format_decimal
 from service.schemas import EventCreate, EventRead, InputRead, is_id
+from service.skus import touch_skus
 
 
 def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor: Principal = OPERATOR) -> EventRead:
     """Check, consume, compute each output's origin and store everything in the caller's transaction."""
+    recorded, skus = _record(session, body, tolerance, actor)
+    touch_skus(session, skus)
+    return recorded
+
+
+def _record(
+    session: Session, body: EventCreate, tolerance: Fraction, actor: Principal
+) -> tuple[EventRead, set[int | None]]:
     outputs = check_shape(body)
     facility, inputs = resolve_references(session, body, outputs)
     actor.require_own(facility.organization_pk, "record events at facilities")
@@ -89,7 +98,7 @@ def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor
         session, {lot.organization_pk for lot in made} | {i.lot.organization_pk for i in inputs}
     )
     facilities = {out.facility.pk: out.facility.code for out in outputs if out.facility is not None}
-    return _shape(
+    recorded = _shape(
         event,
         facility.code,
         [(item.lot, codes[item.lot.organization_pk], item.quantity) for item in inputs],
@@ -100,18 +109,22 @@ def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor
             for lot, out in zip(made, outputs, strict=True)
         ],
     )
+    return recorded, {lot.sku_pk for lot in made}
 
 
 def record_batch(
     session: Session, bodies: list[EventCreate], tolerance: Fraction, actor: Principal = OPERATOR
 ) -> list[EventRead]:
     """Record events in order in the caller's transaction; the first refusal names its index and refuses all."""
-    recorded = []
+    recorded, skus = [], set()
     for index, body in enumerate(bodies):
         try:
-            recorded.append(record_event(session, body, tolerance, actor))
+            event, touched = _record(session, body, tolerance, actor)
         except LodestoneError as exc:
             raise exc.at(f"events.{index}") from None
+        recorded.append(event)
+        skus |= touched
+    touch_skus(session, skus)
     return recorded
 
 
@@ -148,6 +161,7 @@ def void_event(session: Session, event_id: str, actor: Principal = OPERATOR) -> 
     for lot in outputs:
         lot.status, lot.remaining = "voided", Decimal(0)
         session.add(lot)
+    touch_skus(session, [lot.sku_pk for lot in outputs])
     for item in input_rows:
         lot = session.get_one(Lot, item.lot_pk)
         lot.remaining = lot.remaining + item.quantity
