@@ -58,7 +58,9 @@ class Sku(SQLModel, table=True):
     created_at: datetime = _timestamp()
     # Changes, to a fresh random token, whenever one of the SKU's lots is recorded or voided:
     # an answer computed at one revision stays right until the revision changes.
-    revision: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32)
+    revision: str = Field(
+        default_factory=lambda: uuid.uuid4().hex, max_length=32, sa_column_kwargs={"server_default": "initial"}
+    )
 
 
 class Event(SQLModel, table=True):

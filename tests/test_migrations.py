@@ -87,3 +87,32 @@ def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
         assert response.status_code == 503
         assert response.json()["detail"] == "The database cannot be reached."
         assert client.get("/healthz").status_code == 200
+
+
+def test_sku_revisions_are_added_to_and_dropped_from_a_database_with_lots(empty_url: str) -> None:
+    engine = create_db_engine(Settings(database_url=empty_url))
+    upgrade(engine, "0003")
+    now = "2025-06-01 00:00:00"
+    rows = [
+        "INSERT INTO organization (pk, code, name, country, created_at) VALUES (1, 'O', 'O', 'AU', :now)",
+        "INSERT INTO facility (pk, code, name, organization_pk, country, created_at) "
+        "VALUES (1, 'F', 'F', 1, 'AU', :now)",
+        "INSERT INTO sku (pk, sku, name, organization_pk, created_at) "
+        "VALUES (1, 'A', 'A', 1, :now), (2, 'B', 'B', 1, :now)",
+        "INSERT INTO event (pk, id, type, facility_pk, occurred_at, recorded_at, status) "
+        "VALUES (1, 'e', 'receipt', 1, :now, :now, 'recorded')",
+        "INSERT INTO lot (pk, id, code, organization_pk, facility_pk, event_pk, position, material, quantity, unit, "
+        "remaining, composition, origin, element_resolved, is_production, sku_pk, status, occurred_at, recorded_at) "
+        "VALUES (1, 'l', 'L', 1, 1, 1, 0, 'product', 1, 'pcs', 1, '{}', '{}', true, true, 1, 'active', :now, :now)",
+    ]
+    with engine.begin() as connection:
+        for row in rows:
+            connection.execute(sa.text(row), {"now": now})
+    upgrade(engine)
+    with engine.connect() as connection:
+        revisions = connection.execute(sa.text("SELECT revision FROM sku")).scalars().all()
+    assert len(set(revisions)) == 2
+    assert all(len(r) == 32 for r in revisions)
+    downgrade(engine, "0003")
+    assert "revision" not in {c["name"] for c in sa.inspect(engine).get_columns("sku")}
+    engine.dispose()

@@ -18,16 +18,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sku", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("revision", sa.String(length=32), nullable=True))
+    # A plain ADD COLUMN with a default: rebuilding the table on SQLite would trip the lots' foreign keys.
+    op.add_column("sku", sa.Column("revision", sa.String(length=32), server_default="initial", nullable=False))
     connection = op.get_bind()
     sku = sa.table("sku", sa.column("pk", sa.Integer()), sa.column("revision", sa.String()))
     for (pk,) in connection.execute(sa.select(sku.c.pk)).all():
         connection.execute(sku.update().where(sku.c.pk == pk).values(revision=uuid.uuid4().hex))
-    with op.batch_alter_table("sku", schema=None) as batch_op:
-        batch_op.alter_column("revision", existing_type=sa.String(length=32), nullable=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sku", schema=None) as batch_op:
-        batch_op.drop_column("revision")
+    op.drop_column("sku", "revision")
