@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from service import origin as engine
+from service.errors import NotFound
 from service.lots import LotView, decode_origin, get_lot_view, route_shares, stage_percents
-from service.models import Lot, Organization
+from service.models import Lot, Organization, Sku
 from service.numbers import format_decimal, format_kg, format_percent
-from service.schemas import AssessmentRead, LotAnswer
-from service.skus import get_sku_row
+from service.schemas import AssessmentRead, LotAnswer, is_code
 
 DEFAULT_COUNTRIES = ("CN",)
 DEFAULT_STAGES = ("mining", "refining", "metal_making", "magnet_making")
@@ -177,13 +177,17 @@ def assess_sku(
     memo: AnswerMemo | None = None,
 ) -> AssessmentRead:
     """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
-    row = get_sku_row(session, sku)
+    query = sa.select(col(Sku.pk), col(Sku.revision)).where(col(Sku.sku) == sku)
+    found = session.execute(query).first() if is_code(sku) else None
+    if found is None:
+        raise NotFound(f"No SKU is called {sku!r}.")
+    sku_pk, revision = found
     threshold = str(question.threshold_percent)
-    key = (row.revision, sku, question.countries, question.stages, threshold, produced_from, produced_to, lots_limit)
+    key = (revision, sku, question.countries, question.stages, threshold, produced_from, produced_to, lots_limit)
     remembered = memo.get(key) if memo is not None else None
     if remembered is not None:
         return remembered
-    lots = production_lots(session, row.pk or 0, produced_from, produced_to)
+    lots = production_lots(session, sku_pk, produced_from, produced_to)
     answer = _assess_lots(sku, question, lots, lots_limit, windowed=bool(produced_from or produced_to))
     if memo is not None:
         memo.put(key, answer)

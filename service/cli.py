@@ -41,7 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     key = _admin_key()
     if key is None:
         print("warning: no LODESTONE_ADMIN_KEY and no key file: every /v1 request will answer 401", file=sys.stderr)
-    uvicorn.run("service.asgi:app", host=args.host, port=args.port, workers=args.workers, proxy_headers=True)
+    # uvloop and httptools: the event loop and HTTP parser in C, about twice the requests per core.
+    uvicorn.run(
+        "service.asgi:app", host=args.host, port=args.port, workers=args.workers, proxy_headers=True,
+        loop="uvloop", http="httptools",
+    )  # fmt: skip
     return 0
 
 

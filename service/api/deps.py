@@ -1,7 +1,7 @@
 """Request-scoped dependencies: one transaction per request, the caller, settings, the write context."""
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -65,8 +65,9 @@ def require_principal(
     return principal
 
 
-def allow(roles: tuple[Role, ...]) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+def allow(roles: tuple[Role, ...]) -> Callable[[Principal], Awaitable[Principal]]:
+    # Async because it only compares roles: a sync dependency would cost a thread-pool hop per request.
+    async def check(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
         principal.require(roles)
         return principal
 
