@@ -51,10 +51,12 @@ test: lint
 openapi: $(STAMP)
 	$(VENV)/bin/lodestone openapi > openapi/openapi.json
 
-# Not part of `make test`: minutes of load on a real server; BENCH_ARGS="--lots 1000,100000" for more.
+# Not part of `make test`: minutes of load on a real server. BENCH_ARGS="--size full" for 1k, 100k and 1M lots.
+# Ingest is also measured on PostgreSQL: LODESTONE_BENCH_POSTGRES_URL, or the machine's own (started when root).
 bench: $(DEV_STAMP)
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-	$(PY) scripts/bench.py $(BENCH_ARGS)
+	@url="$${LODESTONE_BENCH_POSTGRES_URL:-$$( [ "$$(id -u)" = 0 ] && bash scripts/start_postgres.sh 2>/dev/null | tail -1 )}"; \
+	$(PY) scripts/bench.py $${url:+--postgres-url "$$url"} $(BENCH_ARGS)
 
 docs-check: $(DEV_STAMP)
 	$(PY) scripts/check_docs_render.py
