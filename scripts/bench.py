@@ -232,7 +232,7 @@ def time_in_process(db_url: str, sku: str, repeat: int) -> tuple[float, float, i
     """Median ms of the stored-origin SKU answer computed afresh (no memo) and of the recursive-SQL alternative.
 
     Returns (stored ms, recursive ms, production lots, raw-material lots the walk reached)."""
-    from service.assessments import Question, assess_sku
+    from service.assessments import Question, ask_sku, assess_sku
     from service.config import Settings
     from service.db import create_db_engine, transaction
 
@@ -244,7 +244,7 @@ def time_in_process(db_url: str, sku: str, repeat: int) -> tuple[float, float, i
         ancestors = lots = 0
         for _ in range(repeat):
             started = time.perf_counter()
-            lots = assess_sku(session, sku, question).lots_count or 0
+            lots = assess_sku(session, ask_sku(session, sku, question)).lots_count or 0
             stored.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             rows = session.execute(sa.text(RECURSIVE), {"sku": sku_pk}).all()

@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
@@ -14,7 +15,7 @@ from service.api.observability import RequestContext, configure_logging
 from service.api.problems import BodyLimit, install_problem_handlers
 from service.assessments import AnswerMemo
 from service.config import Settings, get_settings
-from service.db import create_db_engine
+from service.db import SIDE_CONNECTIONS, create_db_engine
 from service.migrations import head_revision
 
 DESCRIPTION = """\
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_db_engine(settings)
     app.state.admin_keys = settings.accepted_admin_keys()
     app.state.answers = AnswerMemo()
+    app.state.side_connections = CapacityLimiter(SIDE_CONNECTIONS)
     app.state.migration_head = head_revision()
     install_problem_handlers(app)
     app.add_middleware(Idempotency)

@@ -179,30 +179,53 @@ class AnswerMemo:
                 self._answers.popitem(last=False)
 
 
-def assess_sku(
+@dataclass(frozen=True)
+class SkuQuestion:
+    """A SKU question pinned to the SKU's revision as this transaction read it."""
+
+    sku: str
+    sku_pk: int
+    revision: str
+    question: Question
+    produced_from: datetime | None = None
+    produced_to: datetime | None = None
+    lots_limit: int = 100
+
+    @property
+    def key(self) -> Hashable:
+        asked = self.question
+        threshold = str(asked.threshold_percent)  # as written: "50" and "50.0" are answered as asked
+        window = (self.produced_from, self.produced_to)
+        return (self.revision, self.sku, asked.countries, asked.stages, threshold, *window, self.lots_limit)
+
+
+def ask_sku(
     session: Session,
     sku: str,
     question: Question,
     produced_from: datetime | None = None,
     produced_to: datetime | None = None,
     lots_limit: int = 100,
-    memo: AnswerMemo | None = None,
-) -> AssessmentRead:
-    """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
+) -> SkuQuestion:
+    """The question about an existing SKU: one indexed read of the SKU's key and revision."""
     query = sa.select(col(Sku.pk), col(Sku.revision)).where(col(Sku.sku) == sku)
     found = session.execute(query).first() if is_code(sku) else None
     if found is None:
         raise NotFound(f"No SKU is called {sku!r}.")
     sku_pk, revision = found
-    threshold = str(question.threshold_percent)
-    key = (revision, sku, question.countries, question.stages, threshold, produced_from, produced_to, lots_limit)
-    remembered = memo.get(key) if memo is not None else None
+    return SkuQuestion(sku, sku_pk, revision, question, produced_from, produced_to, lots_limit)
+
+
+def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo | None = None) -> AssessmentRead:
+    """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
+    remembered = memo.get(asked.key) if memo is not None else None
     if remembered is not None:
         return remembered
-    lots = production_lots(session, sku_pk, produced_from, produced_to)
-    answer = _assess_lots(sku, question, lots, lots_limit, windowed=bool(produced_from or produced_to))
+    lots = production_lots(session, asked.sku_pk, asked.produced_from, asked.produced_to)
+    windowed = bool(asked.produced_from or asked.produced_to)
+    answer = _assess_lots(asked.sku, asked.question, lots, asked.lots_limit, windowed=windowed)
     if memo is not None:
-        memo.put(key, answer)
+        memo.put(asked.key, answer)
     return answer
 
 

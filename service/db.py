@@ -78,8 +78,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Request transactions and side work (idempotency records, readiness checks) each have their
+# own cap, and the pool holds both: a request checking out a connection never waits for one,
+# which matters because read requests open their transaction on the event loop.
+SESSION_CONNECTIONS = 15
+SIDE_CONNECTIONS = 5
 POOL_SIZE = 10
-POOL_OVERFLOW = 5
+POOL_OVERFLOW = SESSION_CONNECTIONS + SIDE_CONNECTIONS - POOL_SIZE
 MAX_CONNECTIONS = POOL_SIZE + POOL_OVERFLOW
 
 

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -13,7 +14,7 @@ from service.access import Principal, Role
 from service.api_keys import authenticate
 from service.audit import WriteContext
 from service.config import Settings
-from service.db import MAX_CONNECTIONS, transaction
+from service.db import SESSION_CONNECTIONS, transaction
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -32,11 +33,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
-# At most as many transactions at once as the engine has connections. Requests beyond wait
+# At most SESSION_CONNECTIONS transactions at once; the pool has room for them all. Requests beyond wait
 # here without holding a worker thread; a request holding a row or write lock therefore
 # always finds a thread to finish on (FastAPI serializes the answer in the thread pool
 # before the transaction ends), and no request waits for a pool connection.
-SessionDep = Annotated[Session, Depends(get_session, scope="function", max_concurrency=MAX_CONNECTIONS)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function", max_concurrency=SESSION_CONNECTIONS)]
 
 
 def get_settings(request: Request) -> Settings:
@@ -47,7 +48,7 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def require_principal(
+async def require_principal(
     request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
@@ -60,7 +61,14 @@ def require_principal(
         presented: str | None = credentials.credentials if credentials is not None else "-"
     else:
         presented = x_api_key
-    principal = authenticate(session, presented, request.app.state.admin_keys)
+    keys = request.app.state.admin_keys
+    if request.method in READ_METHODS:
+        # A read never waits for a lock (WAL on SQLite, MVCC on PostgreSQL): one indexed
+        # lookup on the event loop costs less than a hop to the thread pool.
+        principal = authenticate(session, presented, keys)
+    else:
+        # A write's first statement takes its lock (BEGIN IMMEDIATE on SQLite): wait in a thread.
+        principal = await run_in_threadpool(authenticate, session, presented, keys)
     request.state.principal = principal
     return principal
 

@@ -1,5 +1,6 @@
 """Liveness and readiness, for load balancers and orchestrators (no API key needed)."""
 
+from anyio import to_thread
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,11 +29,15 @@ def healthz() -> Health:
         }
     },
 )
-def readyz(request: Request) -> Health:
+async def readyz(request: Request) -> Health:
     """The database answers and its schema is this version's: safe to send traffic."""
-    try:
+
+    def read_revision() -> str | None:
         with request.app.state.engine.connect() as connection:
-            revision = database_revision(connection)
+            return database_revision(connection)
+
+    try:
+        revision = await to_thread.run_sync(read_revision, limiter=request.app.state.side_connections)
     except SQLAlchemyError as exc:
         raise Unavailable("The database cannot be reached.") from exc
     head = request.app.state.migration_head

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +30,12 @@ def _caller(headers: dict[bytes, bytes]) -> str:
     return hashlib.sha256(presented).hexdigest()
 
 
+def side(scope: Scope) -> CapacityLimiter:
+    """The cap on connections used beside request transactions (see ``service.db``)."""
+    limiter: CapacityLimiter = scope["app"].state.side_connections
+    return limiter
+
+
 class Idempotency:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -51,7 +57,7 @@ class Idempotency:
         ).hexdigest()
         engine: Engine = scope["app"].state.engine
         caller = _caller(headers)
-        claim = await to_thread.run_sync(idempotency.claim, engine, caller, key, request_hash)
+        claim = await to_thread.run_sync(idempotency.claim, engine, caller, key, request_hash, limiter=side(scope))
         if claim.outcome == "mismatch":
             detail = "This Idempotency-Key was used with a different request; use a new key for a new request."
             await problem(422, detail, "idempotency-mismatch")(scope, receive, send)
@@ -89,14 +95,21 @@ class Idempotency:
         try:
             await self.app(scope, receive_body, capture)
         except BaseException:
-            await to_thread.run_sync(idempotency.release, engine, caller, key)
+            await to_thread.run_sync(idempotency.release, engine, caller, key, limiter=side(scope))
             raise
         if start is None:
-            await to_thread.run_sync(idempotency.release, engine, caller, key)
+            await to_thread.run_sync(idempotency.release, engine, caller, key, limiter=side(scope))
             return
         content_type = dict(start.get("headers", [])).get(b"content-type", b"").decode("latin-1")
         await to_thread.run_sync(
-            idempotency.finish, engine, caller, key, start["status"], content_type, b"".join(chunks)
+            idempotency.finish,
+            engine,
+            caller,
+            key,
+            start["status"],
+            content_type,
+            b"".join(chunks),
+            limiter=side(scope),
         )
 
 

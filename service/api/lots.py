@@ -3,6 +3,7 @@
 from typing import Annotated, Literal
 
 from fastapi import Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from service import assessments, lots, trace
 from service.api.catalog import Cursor, Limit, SkuPath
@@ -90,7 +91,7 @@ def trace_lot(
 
 
 @answer_router.get("/skus/{sku}/origin", summary="Ask the question for a SKU", responses=problems(404, 422))
-def assess_sku(
+async def assess_sku(
     request: Request,
     sku: SkuPath,
     session: SessionDep,
@@ -106,5 +107,11 @@ def assess_sku(
     question = parse_question(countries, stages, threshold_percent)
     if produced_from and produced_to and produced_from >= produced_to:
         raise invalid("produced_to", "must be later than produced_from")
-    memo = request.app.state.answers
-    return assessments.assess_sku(session, sku, question, produced_from, produced_to, lots_limit, memo)
+    # Asked again at the same revision, the answer is already known: give it on the event loop.
+    # Otherwise it is computed from every production lot, in a thread so other requests go on.
+    asked = assessments.ask_sku(session, sku, question, produced_from, produced_to, lots_limit)
+    memo: assessments.AnswerMemo = request.app.state.answers
+    remembered = memo.get(asked.key)
+    if remembered is not None:
+        return remembered
+    return await run_in_threadpool(assessments.assess_sku, session, asked, memo)
