@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from service import origin as engine
+from service.db import UTCDateTime
 from service.errors import NotFound
 from service.lots import LotView, decode_origin, get_lot_view, route_shares, stage_percents
 from service.models import Lot, Organization, Sku
@@ -120,22 +122,38 @@ class ProductionLot:
     routes: dict[engine.Route, Fraction]
 
 
+def _production_lots_query(*, since: bool, until: bool) -> Any:
+    query = (
+        sa.select(col(Lot.id), col(Lot.code), col(Organization.code), col(Lot.origin))
+        .join(Organization, col(Lot.organization_pk) == Organization.pk)
+        .where(col(Lot.sku_pk) == sa.bindparam("sku_pk"), col(Lot.status) == "active")
+        .where(col(Lot.is_production).is_(True))
+    )
+    if since:
+        query = query.where(col(Lot.occurred_at) >= sa.bindparam("since", type_=UTCDateTime()))
+    if until:
+        query = query.where(col(Lot.occurred_at) < sa.bindparam("until", type_=UTCDateTime()))
+    return query.order_by(col(Lot.pk))
+
+
+# Built once: a statement made per request costs more than the query it runs on a small SKU.
+_PRODUCTION_LOTS = {
+    (since, until): _production_lots_query(since=since, until=until)
+    for since in (False, True)
+    for until in (False, True)
+}
+_SKU_REVISION = sa.select(col(Sku.pk), col(Sku.revision)).where(col(Sku.sku) == sa.bindparam("sku"))
+
+
 def production_lots(
     session: Session, sku_pk: int, produced_from: datetime | None, produced_to: datetime | None
 ) -> list[ProductionLot]:
     """The non-voided lots of the SKU made by manufacturing or entered by a receipt, in the window."""
-    query = (
-        sa.select(col(Lot.id), col(Lot.code), col(Organization.code), col(Lot.origin))
-        .join(Organization, col(Lot.organization_pk) == Organization.pk)
-        .where(col(Lot.sku_pk) == sku_pk, col(Lot.status) == "active", col(Lot.is_production).is_(True))
-    )
-    if produced_from is not None:
-        query = query.where(col(Lot.occurred_at) >= produced_from)
-    if produced_to is not None:
-        query = query.where(col(Lot.occurred_at) < produced_to)
+    query = _PRODUCTION_LOTS[produced_from is not None, produced_to is not None]
+    parameters = {"sku_pk": sku_pk, "since": produced_from, "until": produced_to}
     return [
         ProductionLot(lot_id, code, organization, _stored_route_totals(origin))
-        for lot_id, code, organization, origin in session.execute(query.order_by(col(Lot.pk)))
+        for lot_id, code, organization, origin in session.execute(query, parameters)
     ]
 
 
@@ -208,8 +226,7 @@ def ask_sku(
     lots_limit: int = 100,
 ) -> SkuQuestion:
     """The question about an existing SKU: one indexed read of the SKU's key and revision."""
-    query = sa.select(col(Sku.pk), col(Sku.revision)).where(col(Sku.sku) == sku)
-    found = session.execute(query).first() if is_code(sku) else None
+    found = session.execute(_SKU_REVISION, {"sku": sku}).first() if is_code(sku) else None
     if found is None:
         raise NotFound(f"No SKU is called {sku!r}.")
     sku_pk, revision = found
