@@ -64,7 +64,7 @@ def get_lot(
 
 
 @answer_router.get("/lots/{id}/origin", summary="Ask the question for a lot", responses=problems(404, 422))
-def assess_lot(
+async def assess_lot(
     id: LotId,
     session: SessionDep,
     _actor: Reader,
@@ -73,6 +73,7 @@ def assess_lot(
     threshold_percent: Threshold = None,
 ) -> AssessmentRead:
     """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much."""
+    # One stored origin, read and summed: less work than a hop to the thread pool and back.
     return assessments.assess_lot(session, id, parse_question(countries, stages, threshold_percent))
 
 
