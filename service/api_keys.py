@@ -96,7 +96,7 @@ def authenticate(session: Session, presented: str | None, operator_keys: tuple[s
     if matched:
         return Principal(role="admin")
     digest = hash_key(presented)
-    row = session.execute(_KEY_BY_HASH, {"digest": digest}).first()
+    row = session.connection().execute(_KEY_BY_HASH, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         raise Unauthorized("This API key is not valid.")
     assert row.role in ROLES

@@ -153,7 +153,7 @@ def production_lots(
     parameters = {"sku_pk": sku_pk, "since": produced_from, "until": produced_to}
     return [
         ProductionLot(lot_id, code, organization, _stored_route_totals(origin))
-        for lot_id, code, organization, origin in session.execute(query, parameters)
+        for lot_id, code, organization, origin in session.connection().execute(query, parameters)
     ]
 
 
@@ -226,11 +226,11 @@ def ask_sku(
     lots_limit: int = 100,
 ) -> SkuQuestion:
     """The question about an existing SKU: one indexed read of the SKU's key and revision."""
-    found = session.execute(_SKU_REVISION, {"sku": sku}).first() if is_code(sku) else None
+    found = session.connection().execute(_SKU_REVISION, {"sku": sku}).first() if is_code(sku) else None
     if found is None:
         raise NotFound(f"No SKU is called {sku!r}.")
     sku_pk, revision = found
-    return SkuQuestion(sku, sku_pk, revision, question, produced_from, produced_to, lots_limit)
+    return SkuQuestion(sku, sku_pk or 0, revision, question, produced_from, produced_to, lots_limit)
 
 
 def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo | None = None) -> AssessmentRead:
