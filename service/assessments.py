@@ -5,7 +5,7 @@ recorded, so an answer reads the lots it is about and nothing upstream.
 """
 
 import threading
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,7 +119,7 @@ class ProductionLot:
     id: str
     code: str
     organization: str
-    routes: dict[engine.Route, Fraction]
+    routes: dict[engine.Route, "Parts"]
 
 
 def _production_lots_query(*, since: bool, until: bool) -> Any:
@@ -157,16 +157,31 @@ def production_lots(
     ]
 
 
-def _stored_route_totals(stored: dict[str, list[list[str]]]) -> dict[engine.Route, Fraction]:
-    """``route_totals(decode_origin(stored))`` in one pass: the answer's cost is mostly this, per lot."""
-    totals: dict[engine.Route, Fraction] = {}
+# An exact sum kept as {denominator: summed numerators}: adding stored "n/d" kilograms is then
+# integer addition, and a Fraction is made once per sum, not once per term. Same value, a
+# fraction of the cost: a SKU answer adds up every route of every production lot.
+Parts = dict[int, int]
+
+
+def _add_parts(into: Parts, parts: Parts) -> None:
+    for denominator, numerator in parts.items():
+        into[denominator] = into.get(denominator, 0) + numerator
+
+
+def _value(parts: Parts) -> Fraction:
+    return sum((Fraction(numerator, denominator) for denominator, numerator in parts.items()), Fraction(0))
+
+
+def _stored_route_totals(stored: dict[str, list[list[str]]]) -> dict[engine.Route, Parts]:
+    """``route_totals(decode_origin(stored))``, each total left as parts."""
+    totals: dict[engine.Route, Parts] = {}
     for rows in stored.values():
         for row in rows:
             numerator, _, denominator = row[-1].partition("/")
-            kg = Fraction(int(numerator), int(denominator)) if denominator else Fraction(int(numerator))
-            route = (row[0], row[1], row[2], row[3], row[4])
-            totals[route] = totals[route] + kg if route in totals else kg
-    return {route: kg for route, kg in totals.items() if kg}
+            parts = totals.setdefault((row[0], row[1], row[2], row[3], row[4]), {})
+            key = int(denominator) if denominator else 1
+            parts[key] = parts.get(key, 0) + int(numerator)
+    return totals
 
 
 class AnswerMemo:
@@ -249,25 +264,40 @@ def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo | None = N
 def _assess_lots(
     sku: str, question: Question, lots: list[ProductionLot], lots_limit: int, *, windowed: bool
 ) -> AssessmentRead:
-    routes: dict[engine.Route, Fraction] = defaultdict(Fraction)
+    kinds: dict[engine.Route, str] = {}
+
+    def kind(route: engine.Route) -> str:
+        """Whether the route counts as hit, unknown or neither, exactly as ``engine.exposure`` decides."""
+        found = kinds.get(route)
+        if found is None:
+            probe = engine.exposure({route: Fraction(1)}, question.countries, question.stages)
+            found = kinds[route] = "hit" if probe.hit else ("unknown" if probe.unknown else "other")
+        return found
+
+    threshold = question.threshold
+    sku_routes: dict[engine.Route, Parts] = {}
     exposure = engine.NO_EXPOSURE
     answers: list[LotAnswer] = []
     for lot in lots:
-        lot_exposure = engine.exposure(lot.routes, question.countries, question.stages)
-        for route, kg in lot.routes.items():
-            routes[route] += kg
+        sums: dict[str, Parts] = {"hit": {}, "unknown": {}, "other": {}}
+        for route, parts in lot.routes.items():
+            _add_parts(sums[kind(route)], parts)
+            _add_parts(sku_routes.setdefault(route, {}), parts)
+        hit, unknown, other = _value(sums["hit"]), _value(sums["unknown"]), _value(sums["other"])
+        lot_exposure = engine.Exposure(hit, unknown, hit + unknown + other)
         exposure = exposure + lot_exposure
         answers.append(
             LotAnswer(
                 id=lot.id,
                 code=lot.code,
                 organization=lot.organization,
-                answer=lot_exposure.answer(question.threshold),
+                answer=lot_exposure.answer(threshold),
                 share_percent=format_percent(lot_exposure.share_percent),
                 unknown_percent=format_percent(lot_exposure.unknown_percent),
                 total_kg=format_kg(lot_exposure.total),
             )
         )
+    routes = {route: kg for route, parts in sku_routes.items() if (kg := _value(parts))}
     answer = engine.worst(a.answer for a in answers) or "unknown"
     counts = Counter(a.answer for a in answers)
     if not answers:
@@ -289,4 +319,4 @@ def _assess_lots(
     # Worst first, so a portal showing the first page shows what decides the answer; stable within a class.
     shown = sorted(answers, key=lambda a: -engine.ANSWER_RANK[a.answer])[:lots_limit]
     subject = {"kind": "sku", "sku": sku}
-    return _assessment(subject, question, answer, exposure, dict(routes), explanation, shown, len(answers))
+    return _assessment(subject, question, answer, exposure, routes, explanation, shown, len(answers))
