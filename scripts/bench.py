@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,6 +214,38 @@ def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
     return max(peaks, default=0.0)
 
 
+@contextmanager
+def profiled(process: subprocess.Popen[bytes], seconds: int, out: Path) -> Iterator[None]:
+    """py-spy samples one worker (only while it holds the GIL) during the block."""
+    workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    target = workers[-1] if workers else str(process.pid)
+    command = [str(BIN / "py-spy"), "record", "--gil", "-f", "raw", "-r", "200", "-d", str(seconds), "-p", target]
+    spy = subprocess.Popen([*command, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.wait(timeout=seconds + 30)
+
+
+def hot_frames(raw: Path, top: int = 18) -> list[tuple[float, str]]:
+    """Share of samples in which each function is on the stack, below the server's own loop frames."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        total += int(number)
+        seen = set()
+        for frame in stack.split(";"):
+            name, _, where = frame.partition(" (")
+            label = f"{name} ({where.split(':')[0].rsplit('/', 1)[-1]}"
+            if label not in seen:
+                seen.add(label)
+                counts[label] = counts.get(label, 0) + int(number)
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    # Frames on nearly every sample (process start, event loop, middleware chain) say nothing; skip them.
+    return [(100 * n / total, label + ")") for label, n in ranked if n < 0.6 * total][:top] if total else []
+
+
 # The hand-written alternative: walk from the SKU's lots up to the raw material at question time,
 # multiplying each step's share, and add up what the raw material declared. Floats, to give it every chance.
 RECURSIVE = """
@@ -335,7 +367,9 @@ def measure_sqlite(work: Path, lots: int, depth: int, workers: int, args: argpar
         with admin(base) as client:
             lot_id = client.get("/v1/lots", params={"code": product}).json()["items"][0]["id"]
         ceiling = wrk(f"{base}/healthz", args.seconds, args.connections, key)
-        sku = wrk(f"{base}/v1/skus/SKU-0/origin", args.seconds, args.connections, key)
+        profile = work / f"sku-{lots}-{depth}.txt"
+        with profiled(process, max(1, args.seconds - 2), profile) if args.profile else nullcontext():
+            sku = wrk(f"{base}/v1/skus/SKU-0/origin", args.seconds, args.connections, key)
         lot = wrk(f"{base}/v1/lots/{lot_id}/origin", args.seconds, args.connections, key)
         single = ingest_single(base, 5)
         memory = peak_rss_mb(process)
@@ -347,16 +381,22 @@ def measure_sqlite(work: Path, lots: int, depth: int, workers: int, args: argpar
         "walk": [("SKU-0", sku_lots, ancestors, stored_ms, walked_ms, aggregate_ms),
                  ("SKU-WIDE", wide[2], wide[3], wide[0], wide[1], wide[4])],
         "ingest": ("SQLite", loaded, depth, bulk_rate, single, raw_rate), "memory": memory,
+        "profile": hot_frames(profile) if args.profile and profile.exists() else [],
     }  # fmt: skip
 
 
-def measure_postgres(pg_url: str, work: Path, lots: int, depth: int, workers: int) -> tuple[Any, ...]:
+def measure_postgres(
+    pg_url: str, work: Path, lots: int, depth: int, workers: int, profile: bool
+) -> tuple[tuple[Any, ...], list[tuple[float, str]]]:
     with postgres_database(pg_url, f"lodestone_bench_{os.getpid()}_{depth}") as db_url:
-        with server(db_url, workers, work / "server.log") as (base, _process):
-            loaded, bulk_rate, _product = load_chain(base, lots, depth)
+        with server(db_url, workers, work / "server.log") as (base, process):
+            out = work / f"ingest-{depth}.txt"
+            with profiled(process, 20, out) if profile else nullcontext():
+                loaded, bulk_rate, _product = load_chain(base, lots, depth)
             single = ingest_single(base, 5)
         raw_rate = ingest_raw_sql(db_url, 5000)
-    return ("PostgreSQL", loaded, depth, bulk_rate, single, raw_rate)
+    frames = hot_frames(out) if profile and out.exists() else []
+    return ("PostgreSQL", loaded, depth, bulk_rate, single, raw_rate), frames
 
 
 def main() -> int:
@@ -374,6 +414,7 @@ def main() -> int:
     )
     parser.add_argument("--postgres-lots", type=int, help="lots loaded into PostgreSQL per depth")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the py-spy profiles")
     args = parser.parse_args()  # fmt: skip
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (make bench does this)")
@@ -384,6 +425,7 @@ def main() -> int:
     workers = os.cpu_count() or 1
     rows: list[dict[str, Any]] = []
     postgres: list[tuple[Any, ...]] = []
+    ingest_profile: list[tuple[float, str]] = []
     work = Path(tempfile.mkdtemp(prefix="lodestone-bench-"))
     for lots in sizes:
         for depth in depths:
@@ -395,9 +437,11 @@ def main() -> int:
             (work / f"bench-{lots}-{depth}.db").unlink()
     if args.postgres_url:
         for depth in depths:
-            postgres.append(measure_postgres(args.postgres_url, work, postgres_lots, depth, workers))
+            measured, frames = measure_postgres(args.postgres_url, work, postgres_lots, depth, workers, args.profile)
+            postgres.append(measured)
+            ingest_profile = ingest_profile or frames
             print(f"PostgreSQL depth={depth}: bulk {postgres[-1][3]:.0f} lots/s", flush=True)
-    write_report(Path(args.output), rows, postgres, args, workers)
+    write_report(Path(args.output), rows, postgres, args, workers, ingest_profile)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
@@ -408,7 +452,12 @@ def shown_args() -> str:
 
 
 def write_report(
-    path: Path, rows: list[dict[str, Any]], postgres: list[tuple[Any, ...]], args: argparse.Namespace, workers: int
+    path: Path,
+    rows: list[dict[str, Any]],
+    postgres: list[tuple[Any, ...]],
+    args: argparse.Namespace,
+    workers: int,
+    ingest_profile: list[tuple[float, str]],
 ) -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())  # fmt: skip
@@ -496,6 +545,19 @@ def write_report(
         *[f"| {r['lots']} | {r['depth']} | {r['memory']:.0f} |" for r in rows],
         "",
     ]  # fmt: skip
+    if last.get("profile") or ingest_profile:
+        lines += [
+            "## Where the time goes (py-spy)",
+            "",
+            "Share of a worker's samples, taken only while it held the GIL, in which each function was on the "
+            "stack; frames present in nearly every sample (the event loop, the middleware chain) are left out.",
+            "",
+        ]
+    for title, frames in ((f"SKU answer under load, {last['lots']} lots, depth {last['depth']}", last["profile"]),
+                          ("Bulk ingest on PostgreSQL", ingest_profile)):  # fmt: skip
+        if frames:
+            lines += [f"{title}:", "", "| % of samples | function |", "|---:|---|"]
+            lines += [f"| {share:.1f} | `{label}` |" for share, label in frames] + [""]
     path.write_text("\n".join(lines))
 
 
