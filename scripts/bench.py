@@ -216,22 +216,26 @@ def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
 
 @contextmanager
 def profiled(process: subprocess.Popen[bytes], seconds: int, out: Path) -> Iterator[None]:
-    """py-spy samples one worker (only while it holds the GIL) during the block."""
+    """py-spy samples every worker (only while it holds the GIL) during the block: ``out``.<pid>."""
     workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
-    target = workers[-1] if workers else str(process.pid)
-    command = [str(BIN / "py-spy"), "record", "--gil", "-f", "raw", "-r", "200", "-d", str(seconds), "-p", target]
-    spy = subprocess.Popen([*command, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    record = [str(BIN / "py-spy"), "record", "--gil", "-f", "raw", "-r", "200", "-d", str(seconds)]
+    spies = [
+        subprocess.Popen([*record, "-p", pid, "-o", f"{out}.{pid}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for pid in workers or [str(process.pid)]
+    ]
     try:
         yield
     finally:
-        spy.wait(timeout=seconds + 30)
+        for spy in spies:
+            spy.wait(timeout=seconds + 30)
 
 
-def hot_frames(raw: Path, top: int = 18) -> list[tuple[float, str]]:
-    """Share of samples in which each function is on the stack, below the server's own loop frames."""
+def hot_frames(out: Path, top: int = 18) -> list[tuple[float, str]]:
+    """Share of samples in which each function is on the stack, over all of ``profiled``'s files."""
     counts: dict[str, int] = {}
     total = 0
-    for line in raw.read_text().splitlines():
+    lines = [line for raw in out.parent.glob(f"{out.name}.*") for line in raw.read_text().splitlines()]
+    for line in lines:
         stack, _, number = line.rpartition(" ")
         total += int(number)
         seen = set()
@@ -381,7 +385,7 @@ def measure_sqlite(work: Path, lots: int, depth: int, workers: int, args: argpar
         "walk": [("SKU-0", sku_lots, ancestors, stored_ms, walked_ms, aggregate_ms),
                  ("SKU-WIDE", wide[2], wide[3], wide[0], wide[1], wide[4])],
         "ingest": ("SQLite", loaded, depth, bulk_rate, single, raw_rate), "memory": memory,
-        "profile": hot_frames(profile) if args.profile and profile.exists() else [],
+        "profile": hot_frames(profile) if args.profile else [],
     }  # fmt: skip
 
 
@@ -395,7 +399,7 @@ def measure_postgres(
                 loaded, bulk_rate, _product = load_chain(base, lots, depth)
             single = ingest_single(base, 5)
         raw_rate = ingest_raw_sql(db_url, 5000)
-    frames = hot_frames(out) if profile and out.exists() else []
+    frames = hot_frames(out) if profile else []
     return ("PostgreSQL", loaded, depth, bulk_rate, single, raw_rate), frames
 
 
