@@ -220,7 +220,9 @@ def profiled(process: subprocess.Popen[bytes], seconds: int, out: Path) -> Itera
     workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
     record = [str(BIN / "py-spy"), "record", "--gil", "-f", "raw", "-r", "200", "-d", str(seconds)]
     spies = [
-        subprocess.Popen([*record, "-p", pid, "-o", f"{out}.{pid}"], stdout=subprocess.DEVNULL)
+        subprocess.Popen(
+            [*record, "-p", pid, "-o", f"{out}.{pid}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         for pid in workers or [str(process.pid)]
     ]
     try:
