@@ -8,10 +8,13 @@ no code path that updates or deletes an entry.
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, col, select
 
 from service.access import Principal
 from service.db import utcnow
@@ -20,6 +23,7 @@ from service.pagination import decode_cursor, paginate
 from service.schemas import AuditEntryRead, AuditVerification, Page
 
 GENESIS = "0" * 64
+AUDIT_ENTRY = SQLModel.metadata.tables["audit_entry"]
 
 
 @dataclass(frozen=True)
@@ -31,44 +35,50 @@ class WriteContext:
     body_hash: str
 
 
+HASHED_FIELDS = ("seq", "at", "key_id", "organization", "action", "subject", "request_id", "body_hash", "prev_hash")
+
+
+def _hash(fields: dict[str, Any]) -> str:
+    hashed = {name: fields[name] for name in HASHED_FIELDS} | {"at": fields["at"].isoformat()}
+    return hashlib.sha256(json.dumps(hashed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def entry_hash(entry: AuditEntry) -> str:
-    fields = {
-        "seq": entry.seq,
-        "at": entry.at.isoformat(),
-        "key_id": entry.key_id,
-        "organization": entry.organization,
-        "action": entry.action,
-        "subject": entry.subject,
-        "request_id": entry.request_id,
-        "body_hash": entry.body_hash,
-        "prev_hash": entry.prev_hash,
-    }
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return _hash({name: getattr(entry, name) for name in HASHED_FIELDS})
 
 
-def append(session: Session, context: WriteContext, action: str, subject: str) -> AuditEntry:
+def append(session: Session, context: WriteContext, action: str, subject: str) -> None:
     """Add one entry to the chain in the caller's transaction."""
+    append_all(session, context, action, [subject])
+
+
+def append_all(session: Session, context: WriteContext, action: str, subjects: Sequence[str]) -> None:
+    """Add one entry per subject to the chain, in order, in the caller's transaction."""
     head = session.exec(
         select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
     ).one()
-    entry = AuditEntry(
-        seq=head.seq + 1,
-        at=utcnow(),
-        key_id=context.actor.key_id,
-        organization=context.actor.organization,
-        action=action,
-        subject=subject,
-        request_id=context.request_id,
-        body_hash=context.body_hash,
-        prev_hash=head.hash,
-        hash="",
-    )
-    entry.hash = entry_hash(entry)
-    head.seq, head.hash = entry.seq, entry.hash
-    session.add(entry)
+    entries: list[dict[str, Any]] = []
+    seq, previous = head.seq, head.hash
+    for subject in subjects:
+        seq += 1
+        entry: dict[str, Any] = {
+            "seq": seq,
+            "at": utcnow(),
+            "key_id": context.actor.key_id,
+            "organization": context.actor.organization,
+            "action": action,
+            "subject": subject,
+            "request_id": context.request_id,
+            "body_hash": context.body_hash,
+            "prev_hash": previous,
+        }
+        previous = entry["hash"] = _hash(entry)
+        entries.append(entry)
+    if entries:
+        session.execute(sa.insert(AUDIT_ENTRY), entries)
+    head.seq, head.hash = seq, previous
     session.add(head)
     session.flush()
-    return entry
 
 
 def _read(entry: AuditEntry) -> AuditEntryRead:

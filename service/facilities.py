@@ -6,7 +6,7 @@ from sqlmodel import Session, col, select
 
 from service.access import OPERATOR, Principal
 from service.db import utcnow
-from service.errors import Conflict, NotFound, invalid
+from service.errors import Conflict, Invalid, NotFound, invalid
 from service.models import Facility, FacilityStage, Organization
 from service.organizations import referenced_organization
 from service.origin import STAGES
@@ -43,12 +43,9 @@ def find_facility(session: Session, code: str) -> Facility | None:
     return session.exec(select(Facility).where(Facility.code == code)).first()
 
 
-def referenced_facility(session: Session, code: str, field: str) -> Facility:
+def unknown_facility(code: str, field: str) -> Invalid:
     """A facility named in a request body: unknown is 422, not 404."""
-    facility = find_facility(session, code)
-    if facility is None:
-        raise invalid(field, f"no facility has the code {code!r}")
-    return facility
+    return invalid(field, f"no facility has the code {code!r}")
 
 
 def get_facility(session: Session, code: str) -> FacilityRead:

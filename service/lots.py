@@ -1,7 +1,10 @@
 """Lots: stored origins, how they are read back, and how lots are found and listed."""
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -11,7 +14,7 @@ from sqlmodel import Session, col
 from service import origin as engine
 from service.errors import NotFound
 from service.models import Event, Facility, Lot, Organization, Sku
-from service.numbers import format_decimal, format_kg, format_percent
+from service.numbers import format_decimal, format_kg, format_kg_over, format_share
 from service.pagination import decode_cursor, paginate
 from service.schemas import ElementOrigin, LotRead, OriginRead, Page, RouteShare, is_id
 
@@ -24,50 +27,117 @@ def decode_composition(stored: Mapping[str, str]) -> engine.Composition:
     return {element: Fraction(kg) for element, kg in stored.items()}
 
 
+def stored_origin(origin: engine.Origin) -> engine.Origin:
+    """The origin as it reads back once stored (``decode_origin(encode_origin(origin))``): ordered, no empty routes."""
+    return {element: dict(engine.sorted_routes(origin[element])) for element in sorted(origin, key=engine.symbol_order)}
+
+
 def encode_origin(origin: engine.Origin) -> dict[str, list[list[str]]]:
-    return {
-        element: [[*route, str(kg)] for route, kg in engine.sorted_routes(origin[element])]
-        for element in sorted(origin, key=engine.symbol_order)
-    }
+    return encode_stored_origin(stored_origin(origin))
+
+
+def encode_stored_origin(stored: engine.Origin) -> dict[str, list[list[str]]]:
+    """``encode_origin`` of an origin already in its stored order."""
+    return {element: [[*route, str(kg)] for route, kg in routes.items()] for element, routes in stored.items()}
 
 
 def decode_origin(stored: Mapping[str, Sequence[Sequence[str]]]) -> engine.Origin:
     return {element: {tuple(row[:-1]): Fraction(row[-1]) for row in rows} for element, rows in stored.items()}
 
 
-def lot_state(lot: Lot) -> engine.LotState:
-    return engine.LotState(
+@dataclass(slots=True)
+class LotRow:
+    """A lot's stored fields, as events read, consume and write them: a plain row, not an ORM instance."""
+
+    pk: int | None
+    id: str
+    code: str
+    organization_pk: int
+    facility_pk: int
+    material: str
+    quantity: Decimal
+    unit: str
+    remaining: Decimal
+    composition: dict[str, str]
+    origin: dict[str, list[list[str]]]
+    element_resolved: bool
+    sku_pk: int | None
+    status: str
+    occurred_at: datetime
+    recorded_at: datetime
+    # Not a column: composition, origin and mode as the engine reads them, once decoded or when just computed.
+    state: engine.LotState | None = None
+
+
+LOT_ROW_FIELDS = tuple(f.name for f in fields(LotRow) if f.name != "state")
+
+
+def lot_row(lot: Lot) -> LotRow:
+    return LotRow(*(getattr(lot, name) for name in LOT_ROW_FIELDS))
+
+
+def lot_state(lot: Lot | LotRow) -> engine.LotState:
+    if isinstance(lot, LotRow) and lot.state is not None:
+        return lot.state
+    state = engine.LotState(
         composition=decode_composition(lot.composition),
         origin=decode_origin(lot.origin),
         element_resolved=lot.element_resolved,
     )
+    if isinstance(lot, LotRow):
+        lot.state = state
+    return state
+
+
+def _over_one_denominator(routes: Iterable[tuple[engine.Route, Fraction]]) -> tuple[dict[engine.Route, int], int]:
+    """Kilograms summed per route as integer numerators over one denominator: the same numbers, cheaper sums."""
+    pairs = list(routes)
+    denominator = math.lcm(*(kg.denominator for _, kg in pairs))
+    scaled: dict[engine.Route, int] = {}
+    for route, kg in pairs:
+        scaled[route] = scaled.get(route, 0) + kg.numerator * (denominator // kg.denominator)
+    return scaled, denominator
 
 
 def route_shares(routes: Mapping[engine.Route, Fraction]) -> list[RouteShare]:
-    whole = sum(routes.values(), Fraction(0))
+    return _route_shares(*_over_one_denominator(routes.items()))
+
+
+def _route_shares(routes: Mapping[engine.Route, int], denominator: int) -> list[RouteShare]:
+    whole = sum(routes.values())
     return [
         RouteShare(
             route=dict(zip(engine.STAGES, route, strict=True)),
-            kg=format_kg(kg),
-            percent=format_percent(100 * kg / whole),
+            kg=format_kg_over(kg, denominator),
+            percent=format_share(kg, whole),
         )
         for route, kg in engine.sorted_routes(routes)
     ]
 
 
 def stage_percents(routes: Mapping[engine.Route, Fraction]) -> dict[str, dict[str, str]]:
-    whole = sum(routes.values(), Fraction(0))
+    return _stage_percents(_over_one_denominator(routes.items())[0])
+
+
+def _stage_percents(routes: Mapping[engine.Route, int]) -> dict[str, dict[str, str]]:
+    whole = sum(routes.values())
     if not whole:
         return {stage: {} for stage in engine.STAGES}
     return {
-        stage: {value: format_percent(100 * kg / whole) for value, kg in values.items() if kg}
+        stage: {value: format_share(kg, whole) for value, kg in values.items() if kg}
         for stage, values in engine.stage_marginals(routes).items()
     }
 
 
-def origin_read(lot: Lot, *, elements: bool = False) -> OriginRead:
-    origin = decode_origin(lot.origin)
-    routes = engine.route_totals(origin)
+def origin_read(lot: Lot | LotRow, *, elements: bool = False) -> OriginRead:
+    return _origin_read(lot_state(lot), elements=elements)
+
+
+def _origin_read(state: engine.LotState, *, elements: bool) -> OriginRead:
+    origin = state.origin
+    routes, denominator = _over_one_denominator(
+        (route, kg) for element_routes in origin.values() for route, kg in element_routes.items()
+    )
     element_origins = None
     if elements:
         element_origins = {
@@ -77,10 +147,10 @@ def origin_read(lot: Lot, *, elements: bool = False) -> OriginRead:
             for element in sorted(origin, key=engine.symbol_order)
         }
     return OriginRead(
-        total_kg=format_kg(sum(routes.values(), Fraction(0))),
-        element_resolved=lot.element_resolved,
-        stages=stage_percents(routes),
-        routes=route_shares(routes),
+        total_kg=format_kg_over(sum(routes.values()), denominator),
+        element_resolved=state.element_resolved,
+        stages=_stage_percents(routes),
+        routes=_route_shares(routes, denominator),
         elements=element_origins,
     )
 
@@ -96,24 +166,30 @@ class LotView:
     event: str
 
     def read(self, *, elements: bool = False) -> LotRead:
-        lot = self.lot
-        return LotRead(
-            id=lot.id,
-            code=lot.code,
-            organization=self.organization,
-            facility=self.facility,
-            material=lot.material,
-            quantity=format_decimal(lot.quantity),
-            unit=lot.unit,
-            remaining=format_decimal(lot.remaining),
-            composition={element: format_kg(Fraction(kg)) for element, kg in lot.composition.items()},
-            sku=self.sku,
-            event=self.event,
-            status=lot.status,  # type: ignore[arg-type]
-            occurred_at=lot.occurred_at,
-            recorded_at=lot.recorded_at,
-            origin=origin_read(lot, elements=elements),
-        )
+        return lot_read(self.lot, self.organization, self.facility, self.sku, self.event, elements=elements)
+
+
+def lot_read(
+    lot: Lot | LotRow, organization: str, facility: str, sku: str | None, event: str, *, elements: bool = False
+) -> LotRead:
+    state = lot_state(lot)
+    return LotRead(
+        id=lot.id,
+        code=lot.code,
+        organization=organization,
+        facility=facility,
+        material=lot.material,
+        quantity=format_decimal(lot.quantity),
+        unit=lot.unit,
+        remaining=format_decimal(lot.remaining),
+        composition={element: format_kg(kg) for element, kg in state.composition.items()},
+        sku=sku,
+        event=event,
+        status=lot.status,  # type: ignore[arg-type]
+        occurred_at=lot.occurred_at,
+        recorded_at=lot.recorded_at,
+        origin=_origin_read(state, elements=elements),
+    )
 
 
 def lot_views_query() -> Any:

@@ -48,11 +48,27 @@ def parse_decimal(value: object) -> Decimal:
     return Decimal(text)
 
 
+def _round_half_even(numerator: int, denominator: int) -> int:
+    """``round(Fraction(numerator, denominator))``, in integers: the nearest integer, ties to even."""
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    floor, remainder = divmod(numerator, denominator)
+    twice = remainder * 2
+    if twice < denominator or (twice == denominator and floor % 2 == 0):
+        return floor
+    return floor + 1
+
+
+def _scaled(numerator: int, denominator: int, places: int) -> int:
+    """``numerator / denominator`` in units of ``10**-places``, rounded half-even."""
+    return _round_half_even(numerator * 10**places, denominator)
+
+
 def round_to(value: Fraction | Decimal, places: int) -> Decimal:
     """Round half-even to ``places`` decimals, exactly (no float on the way)."""
-    # round() on a Fraction is exact and rounds half to even; the string constructor is exact at any size.
-    scaled = round(Fraction(value) * 10**places)
-    return Decimal(f"{scaled}E-{places}")
+    numerator, denominator = value.as_integer_ratio()
+    # The string constructor is exact at any size.
+    return Decimal(f"{_scaled(numerator, denominator, places)}E-{places}")
 
 
 def _plain(value: Decimal) -> str:
@@ -64,14 +80,39 @@ def _plain(value: Decimal) -> str:
     return text
 
 
+def _plain_scaled(units: int, places: int) -> str:
+    """``_plain(Decimal(f"{units}E-{places}"))``, written from the integer's digits."""
+    digits = str(abs(units)).rjust(places + 1, "0")
+    integer, fraction = digits[: len(digits) - places], digits[len(digits) - places :].rstrip("0")
+    text = f"{integer}.{fraction}" if fraction else integer
+    return f"-{text}" if units < 0 else text
+
+
+def _format_ratio(numerator: int, denominator: int, places: int) -> str:
+    return _plain_scaled(_scaled(numerator, denominator, places), places)
+
+
 def format_kg(value: Fraction | Decimal) -> str:
     """Kilograms or quantities as written in answers: 12 places, half-even, no trailing zeros."""
-    return _plain(round_to(value, KG_PLACES))
+    return _format_ratio(*value.as_integer_ratio(), KG_PLACES)
 
 
 def format_percent(value: Fraction | Decimal) -> str:
     """A percent as written in answers: 6 places, half-even, no trailing zeros."""
-    return _plain(round_to(value, PERCENT_PLACES))
+    return _format_ratio(*value.as_integer_ratio(), PERCENT_PLACES)
+
+
+def format_kg_over(numerator: int, denominator: int) -> str:
+    """``format_kg(Fraction(numerator, denominator))``, without building the fraction."""
+    return _format_ratio(numerator, denominator, KG_PLACES)
+
+
+def format_share(part: int | Fraction, whole: int | Fraction) -> str:
+    """``format_percent(100 * part / whole)`` for a nonzero ``whole``, without the fractions in between."""
+    part_numerator, part_denominator = part.as_integer_ratio()
+    whole_numerator, whole_denominator = whole.as_integer_ratio()
+    numerator = 100 * part_numerator * whole_denominator
+    return _format_ratio(numerator, part_denominator * whole_numerator, PERCENT_PLACES)
 
 
 def format_decimal(value: Decimal) -> str:

@@ -7,11 +7,12 @@ directly, and ``events.py`` feeds them the lots it loads.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Literal
+from functools import lru_cache
+from typing import Literal, TypeVar
 
 STAGES: tuple[str, ...] = ("mining", "refining", "metal_making", "magnet_making", "manufacturing")
 ELEMENTS: tuple[str, ...] = (
@@ -45,6 +46,9 @@ Route = tuple[str, ...]
 Composition = dict[str, Fraction]
 Origin = dict[str, dict[Route, Fraction]]
 Answer = Literal["yes", "no", "unknown"]
+K = TypeVar("K", bound=Hashable)
+# Kilograms: a Fraction, or an integer numerator over a denominator shared by all the values at hand.
+N = TypeVar("N", int, Fraction)
 ANSWER_RANK: dict[str, int] = {"no": 0, "unknown": 1, "yes": 2}
 
 
@@ -73,14 +77,19 @@ def is_resolved_composition(composition: Mapping[str, Fraction]) -> bool:
     return REE not in composition
 
 
+def _add(into: dict[K, N], key: K, kg: N) -> None:
+    """``into[key] += kg``, a missing key counting as 0 (without adding 0, which costs as much as any sum)."""
+    into[key] = into[key] + kg if key in into else kg
+
+
 def _merge(items: Iterable[tuple[Route, Fraction]]) -> dict[Route, Fraction]:
-    merged: dict[Route, Fraction] = defaultdict(Fraction)
+    merged: dict[Route, Fraction] = {}
     for route, kg in items:
-        merged[route] += kg
-    return {route: kg for route, kg in merged.items() if kg != 0}
+        merged[route] = merged[route] + kg if route in merged else kg
+    return {route: kg for route, kg in merged.items() if kg}
 
 
-def _spread(composition: Mapping[str, Fraction], shares: Mapping[Route, Fraction]) -> Origin:
+def spread(composition: Mapping[str, Fraction], shares: Mapping[Route, Fraction]) -> Origin:
     """Every element of the composition on every route, in the given shares (summing to 1)."""
     return {
         element: _merge((route, kg * share) for route, share in shares.items())
@@ -91,7 +100,7 @@ def _spread(composition: Mapping[str, Fraction], shares: Mapping[Route, Fraction
 
 def extraction_origin(composition: Mapping[str, Fraction], country: str) -> Origin:
     route: Route = (country, NONE, NONE, NONE, NONE)
-    return _spread(composition, {route: Fraction(1)})
+    return spread(composition, {route: Fraction(1)})
 
 
 def default_route(material: str) -> Route:
@@ -140,7 +149,7 @@ def receipt_origin(
     material: str,
     declared: Sequence[tuple[Mapping[str, str], Fraction]],
 ) -> Origin:
-    return _spread(composition, receipt_shares(material, declared))
+    return spread(composition, receipt_shares(material, declared))
 
 
 @dataclass(frozen=True)
@@ -165,16 +174,16 @@ class Pool:
 
 def make_pool(inputs: Sequence[tuple[Fraction, LotState]], outputs_resolved: bool = True) -> Pool:
     """The fraction ``f`` of each input lot's composition and origin, added up."""
-    composition: dict[str, Fraction] = defaultdict(Fraction)
-    origin: dict[str, dict[Route, Fraction]] = defaultdict(lambda: defaultdict(Fraction))
+    composition: dict[str, Fraction] = {}
+    origin: dict[str, dict[Route, Fraction]] = {}
     resolved = outputs_resolved
     for fraction, lot in inputs:
         resolved = resolved and lot.element_resolved and is_resolved_composition(lot.composition)
         for element, kg in lot.composition.items():
-            composition[element] += fraction * kg
+            _add(composition, element, fraction * kg)
         for element, routes in lot.origin.items():
             for route, kg in routes.items():
-                origin[element][route] += fraction * kg
+                _add(origin.setdefault(element, {}), route, fraction * kg)
     return Pool(
         composition=clean_composition(composition),
         origin={e: {r: kg for r, kg in routes.items() if kg} for e, routes in origin.items() if any(routes.values())},
@@ -211,23 +220,27 @@ def distribute(pool: Pool, composition: Mapping[str, Fraction]) -> Origin:
     Element-resolved, the routes of that element; pooled, the routes of the
     whole pool, since ``REE`` input may hide any element.
     """
+    origin: Origin = {}
     if pool.element_resolved:
-        return {
-            element: _merge(
-                (route, part * kg / pool.composition[element]) for route, part in pool.origin[element].items()
-            )
-            for element, kg in composition.items()
-            if kg != 0
-        }
+        for element, kg in composition.items():
+            if kg != 0:
+                routes = pool.origin[element]
+                origin[element] = _scale(routes, kg / pool.composition[element]) if routes else {}
+        return origin
     routes = pool.routes
     whole = total(pool.composition)
-    return {
-        element: _merge((route, part * kg / whole) for route, part in routes.items())
-        for element, kg in composition.items()
-        if kg != 0
-    }
+    for element, kg in composition.items():
+        if kg != 0:
+            origin[element] = _scale(routes, kg / whole) if routes else {}
+    return origin
 
 
+def _scale(routes: Mapping[Route, Fraction], ratio: Fraction) -> dict[Route, Fraction]:
+    """Each route's kilograms times ``ratio`` (``kg / whole``: the same as ``part * kg / whole``, exactly)."""
+    return _merge((route, part * ratio) for route, part in routes.items())
+
+
+@lru_cache(maxsize=4096)
 def attribute_route(route: Route, stage: str, country: str) -> Route:
     """The route after processing at ``stage`` in ``country`` (ORIGIN.md, Attribution)."""
     i = stage_index(stage)
@@ -257,17 +270,21 @@ def route_totals(origin: Origin) -> dict[Route, Fraction]:
     return _merge((route, kg) for routes in origin.values() for route, kg in routes.items())
 
 
-def sorted_routes(routes: Mapping[Route, Fraction]) -> list[tuple[Route, Fraction]]:
+def sorted_routes(routes: Mapping[Route, N]) -> list[tuple[Route, N]]:
     """Largest first; ties in stage order, alphabetically."""
-    return sorted(((r, kg) for r, kg in routes.items() if kg > 0), key=lambda item: (-item[1], item[0]))
+    # A Fraction's denominator is positive, so its numerator carries its sign (and is cheaper to look at).
+    positive = [(r, kg) for r, kg in routes.items() if kg.numerator > 0]
+    if len(positive) > 1:
+        positive.sort(key=lambda item: (-item[1], item[0]))
+    return positive
 
 
-def stage_marginals(routes: Mapping[Route, Fraction]) -> dict[str, dict[str, Fraction]]:
+def stage_marginals(routes: Mapping[Route, N]) -> dict[str, dict[str, N]]:
     """Kilograms by each stage's value, for all five stages."""
-    marginals: dict[str, dict[str, Fraction]] = {stage: defaultdict(Fraction) for stage in STAGES}
+    marginals: dict[str, dict[str, N]] = {stage: {} for stage in STAGES}
     for route, kg in routes.items():
         for stage, value in zip(STAGES, route, strict=True):
-            marginals[stage][value] += kg
+            _add(marginals[stage], value, kg)
     return {stage: dict(sorted(values.items())) for stage, values in marginals.items()}
 
 

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from service.access import OPERATOR, Principal
 from service.db import utcnow
@@ -66,5 +66,7 @@ def touch_skus(session: Session, pks: Iterable[int | None]) -> None:
     In pk order, once per transaction, after every lot lock: concurrent writers queue on
     the same rows in the same order and cannot deadlock here.
     """
-    for pk in sorted({pk for pk in pks if pk is not None}):
-        session.execute(sa.update(Sku).where(col(Sku.pk) == pk).values(revision=uuid.uuid4().hex))
+    revisions = [{"sku_pk": pk, "revision": uuid.uuid4().hex} for pk in sorted({pk for pk in pks if pk is not None})]
+    if revisions:
+        sku = SQLModel.metadata.tables["sku"]
+        session.execute(sa.update(sku).where(sku.c.pk == sa.bindparam("sku_pk")), revisions)

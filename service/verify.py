@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from service.errors import LodestoneError
 from service.events.checks import PlannedInput, check_shape, fill_transfer
 from service.events.compute import compute_outputs
-from service.lots import encode_composition, encode_origin
+from service.lots import encode_composition, encode_origin, lot_row
 from service.models import Event, EventInput, Facility, Lot, Sku
 from service.numbers import format_decimal
 from service.schemas import EventCreate
@@ -60,7 +60,8 @@ def _check_event(session: Session, event: Event) -> Iterator[Mismatch]:
         session.exec(select(EventInput).where(EventInput.event_pk == event.pk).order_by(col(EventInput.position)))
     )
     inputs = [
-        PlannedInput(index=row.position, quantity=row.quantity, lot=session.get_one(Lot, row.lot_pk)) for row in rows
+        PlannedInput(index=row.position, quantity=row.quantity, lot=lot_row(session.get_one(Lot, row.lot_pk)))
+        for row in rows
     ]
     try:
         if body.type == "transfer":

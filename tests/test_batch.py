@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.helpers import event, lot_input, make_chain
+from tests.helpers import event, extract, lot_input, make_chain
 
 
 def chain_in_one_batch() -> list[dict[str, Any]]:
@@ -81,3 +81,80 @@ def test_batch_limits_and_idempotency(client: TestClient) -> None:
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
     assert len(recorded_state(client)[0]) == 3
+
+
+def split_in_one_batch() -> list[dict[str, Any]]:
+    """Ore made, then consumed in two parts by two later events of the same batch."""
+    return [
+        event("extraction", "MINE", outputs=[
+            {"code": "ORE", "material": "ore", "quantity": "100", "unit": "kg", "composition": {"Nd": "10"}}
+        ]),
+        event("transfer", "MINE", inputs=[lot_input("ORE", "60")], outputs=[{"code": "ORE-A", "facility": "REF"}]),
+        event("transfer", "MINE", inputs=[lot_input("ORE", "40")], outputs=[{"code": "ORE-B", "facility": "REF"}]),
+    ]  # fmt: skip
+
+
+def test_later_events_consume_a_lot_made_earlier_in_the_batch(client: TestClient) -> None:
+    make_chain(client)
+    response = client.post("/v1/events/batch", json={"events": split_in_one_batch()})
+    assert response.status_code == 201, response.text
+    made, first, second = response.json()["events"]
+    ore = made["outputs"][0]
+    # Each event answers as recorded: the ore was whole when it was made.
+    assert ore["remaining"] == "100"
+    assert [(i["lot"], i["quantity"]) for i in first["inputs"]] == [(ore["id"], "60")]
+    assert [(i["lot"], i["quantity"]) for i in second["inputs"]] == [(ore["id"], "40")]
+    assert client.get(f"/v1/lots/{ore['id']}").json()["remaining"] == "0"
+    for recorded in (made, first, second):
+        assert client.get(f"/v1/events/{recorded['id']}").json() == recorded | {"outputs": [
+            client.get(f"/v1/lots/{lot['id']}").json() for lot in recorded["outputs"]
+        ]}  # fmt: skip
+    parts = [client.get(f"/v1/lots/{e['outputs'][0]['id']}").json() for e in (first, second)]
+    assert [(p["code"], p["quantity"], p["facility"]) for p in parts] == [
+        ("ORE-A", "60", "REF"),
+        ("ORE-B", "40", "REF"),
+    ]
+    assert [p["composition"] for p in parts] == [{"Nd": "6"}, {"Nd": "4"}]
+
+
+def test_a_lot_made_in_the_batch_cannot_be_over_consumed_by_it(client: TestClient) -> None:
+    make_chain(client)
+    events = split_in_one_batch()
+    events[2]["inputs"][0]["quantity"] = "41"
+    response = client.post("/v1/events/batch", json={"events": events})
+    assert response.status_code == 409
+    assert response.json()["detail"] == "events.2: Lot ORE has 40 kg left; 41 kg cannot be consumed."
+    assert recorded_state(client)[0] == []
+
+
+def test_a_code_made_earlier_in_the_batch_is_taken(client: TestClient) -> None:
+    make_chain(client)
+    events = split_in_one_batch()
+    events[2]["outputs"][0]["code"] = "ORE-A"
+    response = client.post("/v1/events/batch", json={"events": events})
+    assert response.status_code == 409
+    assert response.json()["detail"] == "events.2: The lot code ORE-A is already used in the receiving organization."
+    # The same code in another organization is free.
+    events = split_in_one_batch()
+    events[2]["outputs"][0] |= {"code": "ORE-A", "facility": "PLANT"}
+    assert client.post("/v1/events/batch", json={"events": events}).status_code == 201
+
+
+def test_a_recorded_lot_consumed_by_several_events_of_a_batch(client: TestClient) -> None:
+    make_chain(client)
+    ore = extract(client, "ORE", "100")
+    events = [
+        event("transfer", "MINE", inputs=[{"lot": ore["id"], "quantity": "30"}],
+              outputs=[{"code": f"PART-{i}", "facility": "REF"}])
+        for i in range(3)
+    ]  # fmt: skip
+    response = client.post("/v1/events/batch", json={"events": events})
+    assert response.status_code == 201, response.text
+    assert client.get(f"/v1/lots/{ore['id']}").json()["remaining"] == "10"
+    events[0]["outputs"][0]["code"] = "PART-3"
+    response = client.post("/v1/events/batch", json={"events": [events[0], events[0] | {"outputs": [
+        {"code": "PART-4", "facility": "REF"}
+    ]}]})  # fmt: skip
+    assert response.status_code == 409
+    assert response.json()["detail"] == "events.0: Lot ORE has 10 kg left; 30 kg cannot be consumed."
+    assert client.get(f"/v1/lots/{ore['id']}").json()["remaining"] == "10"

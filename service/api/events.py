@@ -79,8 +79,7 @@ def record_batch(
 ) -> EventBatchRead:
     """Record up to 1,000 events in order, all or nothing: one refused event records none of them."""
     recorded = events.record_batch(session, body.events, Fraction(settings.mass_balance_tolerance), actor)
-    for event in recorded:
-        audit.append(session, context, "event.recorded", event.id)
+    audit.append_all(session, context, "event.recorded", [event.id for event in recorded])
     return EventBatchRead(events=recorded)
 
 

@@ -11,11 +11,11 @@ from sqlmodel import Session, col, select
 
 from service import origin as engine
 from service.errors import Conflict, invalid
-from service.facilities import referenced_facility
-from service.models import Facility, Lot, Organization, Sku
+from service.events.lookups import Lookups
+from service.lots import LotRow
+from service.models import Facility, Lot, Sku
 from service.numbers import format_decimal
 from service.schemas import EventCreate, InputCreate, OutputCreate
-from service.skus import find_sku
 
 KG_PER_UNIT: dict[str, Fraction] = {"kg": Fraction(1), "t": Fraction(1000), "g": Fraction(1, 1000)}
 SKU_MATERIALS = frozenset({"product", "component"})
@@ -39,6 +39,7 @@ class PlannedOutput:
     unit: str | None
     composition: engine.Composition | None
     declared: list[tuple[dict[str, str], Fraction]] = field(default_factory=list)
+    shares: dict[engine.Route, Fraction] | None = None  # of the declared origin, once checked
     sku: Sku | None = None
     facility: Facility | None = None
     origin: engine.Origin = field(default_factory=dict)
@@ -53,7 +54,7 @@ class PlannedOutput:
 class PlannedInput:
     index: int
     quantity: Decimal
-    lot: Lot
+    lot: LotRow
 
 
 # 1. Shape and values --------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def _check_output(body: EventCreate, index: int, out: OutputCreate) -> PlannedOu
         assert out.material is not None
         planned.declared = [({str(k): v for k, v in d.route.items()}, Fraction(d.percent)) for d in out.declared_origin]
         try:
-            engine.receipt_shares(out.material, planned.declared)
+            planned.shares = engine.receipt_shares(out.material, planned.declared)
         except engine.OriginRuleError as exc:
             raise invalid(f"{where}.declared_origin", str(exc)) from None
     return planned
@@ -194,28 +195,19 @@ def lock_lots(session: Session, pks: list[int]) -> None:
 # 2. References --------------------------------------------------------------------------------
 
 
-def _find_input_lot(session: Session, item: InputCreate) -> Lot | None:
-    query = select(Lot)
-    if item.lot is not None:
-        query = query.where(Lot.id == item.lot)
-    else:
-        org_pk = select(Organization.pk).where(Organization.code == item.organization).scalar_subquery()
-        query = query.where(Lot.code == item.lot_code, Lot.organization_pk == org_pk)
-    return session.exec(query).first()
-
-
-def _resolve_inputs(session: Session, body: EventCreate, facility: Facility) -> list[PlannedInput]:
+def _resolve_inputs(lookups: Lookups, body: EventCreate, facility: Facility) -> list[PlannedInput]:
+    """The input lots, already locked and read by ``lookups``."""
     planned: list[PlannedInput] = []
-    seen: set[int] = set()
+    seen: set[str] = set()
     for index, item in enumerate(body.inputs):
         where = f"inputs.{index}"
-        lot = _find_input_lot(session, item)
+        lot = lookups.input_lot(item)
         if lot is None:
             name = item.lot if item.lot is not None else f"{item.lot_code} of {item.organization}"
             raise invalid(f"{where}.lot", f"no lot {name}")
-        if lot.pk in seen:
+        if lot.id in seen:
             raise invalid(where, "a lot appears twice among the inputs")
-        seen.add(lot.pk or 0)
+        seen.add(lot.id)
         if lot.facility_pk != facility.pk:
             raise invalid(
                 f"{where}.lot",
@@ -226,7 +218,6 @@ def _resolve_inputs(session: Session, body: EventCreate, facility: Facility) -> 
         if body.occurred_at < lot.occurred_at:
             raise invalid("occurred_at", f"an event cannot happen before its input lot {lot.code} was made")
         planned.append(PlannedInput(index=index, quantity=item.quantity, lot=lot))
-    lock_lots(session, [item.lot.pk or 0 for item in planned])
     return planned
 
 
@@ -244,21 +235,21 @@ def fill_transfer(out: PlannedOutput, source: PlannedInput, sku: Sku | None) -> 
 
 
 def resolve_references(
-    session: Session, body: EventCreate, outputs: list[PlannedOutput]
+    lookups: Lookups, body: EventCreate, outputs: list[PlannedOutput]
 ) -> tuple[Facility, list[PlannedInput]]:
-    facility = referenced_facility(session, body.facility, "facility")
-    inputs = _resolve_inputs(session, body, facility)
+    facility = lookups.facility(body.facility, "facility")
+    inputs = _resolve_inputs(lookups, body, facility)
     for out, given in zip(outputs, body.outputs, strict=True):
         if given.sku is not None:
-            out.sku = find_sku(session, given.sku)
+            out.sku = lookups.skus.get(given.sku)
             if out.sku is None:
                 raise invalid(f"{out.where}.sku", f"no SKU is called {given.sku!r}")
         out.facility = facility
         if given.facility is not None:
-            out.facility = referenced_facility(session, given.facility, f"{out.where}.facility")
+            out.facility = lookups.facility(given.facility, f"{out.where}.facility")
         if body.type == "transfer":
             source = inputs[0]
-            sku = session.get(Sku, source.lot.sku_pk) if source.lot.sku_pk is not None else None
+            sku = lookups.skus_by_pk[source.lot.sku_pk] if source.lot.sku_pk is not None else None
             fill_transfer(out, source, sku)
     return facility, inputs
 
@@ -284,7 +275,7 @@ def check_stage_and_material(
 # 4. Conflicts ---------------------------------------------------------------------------------
 
 
-def check_conflicts(session: Session, inputs: list[PlannedInput], outputs: list[PlannedOutput]) -> None:
+def check_conflicts(lookups: Lookups, inputs: list[PlannedInput], outputs: list[PlannedOutput]) -> None:
     for item in inputs:
         lot = item.lot
         if lot.status == "voided":
@@ -296,8 +287,5 @@ def check_conflicts(session: Session, inputs: list[PlannedInput], outputs: list[
             )
     for out in outputs:
         assert out.facility is not None
-        taken = session.exec(
-            select(Lot.pk).where(Lot.organization_pk == out.facility.organization_pk, Lot.code == out.code)
-        ).first()
-        if taken is not None:
+        if lookups.is_taken(out.facility.organization_pk, out.code):
             raise Conflict(f"The lot code {out.code} is already used in the receiving organization.")

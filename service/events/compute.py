@@ -18,7 +18,8 @@ def _compute_new_material(body: EventCreate, country: str, outputs: list[Planned
         if body.type == "extraction":
             out.origin = engine.extraction_origin(out.composition, country)
         else:
-            out.origin = engine.receipt_origin(out.composition, out.material, out.declared)
+            shares = out.shares if out.shares is not None else engine.receipt_shares(out.material, out.declared)
+            out.origin = engine.spread(out.composition, shares)
         out.element_resolved = engine.is_resolved_composition(out.composition)
 
 

@@ -6,6 +6,7 @@ from fractions import Fraction
 
 from sqlmodel import Session, col, select
 
+from service import origin as engine
 from service.access import OPERATOR, Principal
 from service.db import utcnow
 from service.errors import Conflict, LodestoneError, NotFound
@@ -17,9 +18,10 @@ from service.events.checks import (
     resolve_references,
 )
 from service.events.compute import compute_outputs
-from service.facilities import facility_stages
-from service.lots import LotView, encode_composition, encode_origin, views_by_pk
-from service.models import Event, EventInput, Facility, Lot, Organization
+from service.events.lookups import Lookups
+from service.events.writes import Made, Writes
+from service.lots import LotRow, LotView, encode_composition, encode_stored_origin, lot_read, stored_origin, views_by_pk
+from service.models import Event, EventInput, Facility, Lot
 from service.numbers import format_decimal
 from service.schemas import EventCreate, EventRead, InputRead, is_id
 from service.skus import touch_skus
@@ -27,105 +29,127 @@ from service.skus import touch_skus
 
 def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor: Principal = OPERATOR) -> EventRead:
     """Check, consume, compute each output's origin and store everything in the caller's transaction."""
-    recorded, skus = _record(session, body, tolerance, actor)
-    touch_skus(session, skus)
-    return recorded
-
-
-def _record(
-    session: Session, body: EventCreate, tolerance: Fraction, actor: Principal
-) -> tuple[EventRead, set[int | None]]:
-    outputs = check_shape(body)
-    facility, inputs = resolve_references(session, body, outputs)
-    actor.require_own(facility.organization_pk, "record events at facilities")
-    for item in inputs:
-        actor.require_own(item.lot.organization_pk, "consume lots")
-    stages = set(facility_stages(session, [facility.pk or 0]).get(facility.pk or 0, []))
-    check_stage_and_material(body, facility, outputs, stages)
-    check_conflicts(session, inputs, outputs)
-    compute_outputs(body, facility.country, inputs, outputs, tolerance)
-
-    now = utcnow()
-    event = Event(
-        id=str(uuid.uuid4()),
-        type=body.type,
-        facility_pk=facility.pk or 0,
-        stage=body.stage,
-        occurred_at=body.occurred_at,
-        recorded_at=now,
-        reference=body.reference,
-        body=body.model_dump(mode="json", exclude_none=True),
-    )
-    session.add(event)
-    session.flush()
-    for item in inputs:
-        session.add(
-            EventInput(event_pk=event.pk or 0, position=item.index, lot_pk=item.lot.pk or 0, quantity=item.quantity)
-        )
-        item.lot.remaining = item.lot.remaining - item.quantity
-        session.add(item.lot)
-    is_production = body.type == "receipt" or body.stage == "manufacturing"
-    made: list[Lot] = []
-    for out in outputs:
-        assert out.facility is not None
-        assert out.quantity is not None
-        assert out.composition is not None
-        made.append(
-            Lot(
-                id=str(uuid.uuid4()),
-                code=out.code,
-                organization_pk=out.facility.organization_pk,
-                facility_pk=out.facility.pk or 0,
-                event_pk=event.pk or 0,
-                position=out.index,
-                material=out.material or "",
-                quantity=out.quantity,
-                unit=out.unit or "",
-                remaining=out.quantity,
-                composition=encode_composition(out.composition),
-                origin=encode_origin(out.origin),
-                element_resolved=out.element_resolved,
-                is_production=is_production,
-                sku_pk=out.sku.pk if out.sku is not None else None,
-                occurred_at=body.occurred_at,
-                recorded_at=now,
-            )
-        )
-    session.add_all(made)
-    session.flush()
-    # The answer comes from what was just written, not from reading it back.
-    codes = _organization_codes(
-        session, {lot.organization_pk for lot in made} | {i.lot.organization_pk for i in inputs}
-    )
-    facilities = {out.facility.pk: out.facility.code for out in outputs if out.facility is not None}
-    recorded = _shape(
-        event,
-        facility.code,
-        [(item.lot, codes[item.lot.organization_pk], item.quantity) for item in inputs],
-        [
-            LotView(
-                lot, codes[lot.organization_pk], facilities[lot.facility_pk], out.sku.sku if out.sku else None, event.id
-            )
-            for lot, out in zip(made, outputs, strict=True)
-        ],
-    )
-    return recorded, {lot.sku_pk for lot in made}
+    return _record_all(session, [body], tolerance, actor, located=False)[0]
 
 
 def record_batch(
     session: Session, bodies: list[EventCreate], tolerance: Fraction, actor: Principal = OPERATOR
 ) -> list[EventRead]:
     """Record events in order in the caller's transaction; the first refusal names its index and refuses all."""
-    recorded, skus = [], set()
+    return _record_all(session, bodies, tolerance, actor, located=True)
+
+
+def _record_all(
+    session: Session, bodies: list[EventCreate], tolerance: Fraction, actor: Principal, *, located: bool
+) -> list[EventRead]:
+    """Check and compute every event in order against what the events before it made, then write them all.
+
+    Nothing is written until every event has passed, so a refusal leaves nothing to undo; the
+    answers are shaped as each event is recorded (an output consumed by a later event of the
+    batch is answered with its quantity still remaining, as if the events came one by one).
+    """
+    lookups = Lookups(session, bodies)
+    writes = Writes()
+    recorded = []
     for index, body in enumerate(bodies):
         try:
-            event, touched = _record(session, body, tolerance, actor)
+            recorded.append(_record(lookups, writes, body, tolerance, actor))
         except LodestoneError as exc:
+            if not located:
+                raise
             raise exc.at(f"events.{index}") from None
-        recorded.append(event)
-        skus |= touched
-    touch_skus(session, skus)
+    writes.store(session)
+    touch_skus(session, {made.lot.sku_pk for made in writes.lots})
     return recorded
+
+
+def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Fraction, actor: Principal) -> EventRead:
+    outputs = check_shape(body)
+    facility, inputs = resolve_references(lookups, body, outputs)
+    actor.require_own(facility.organization_pk, "record events at facilities")
+    for item in inputs:
+        actor.require_own(item.lot.organization_pk, "consume lots")
+    check_stage_and_material(body, facility, outputs, lookups.stages.get(facility.pk or 0, set()))
+    check_conflicts(lookups, inputs, outputs)
+    compute_outputs(body, facility.country, inputs, outputs, tolerance)
+
+    now = utcnow()
+    event_id = str(uuid.uuid4())
+    position = len(writes.events)
+    writes.events.append(
+        {
+            "id": event_id,
+            "type": body.type,
+            "facility_pk": facility.pk,
+            "stage": body.stage,
+            "occurred_at": body.occurred_at,
+            "recorded_at": now,
+            "reference": body.reference,
+            "status": "recorded",
+            "voided_at": None,
+            "body": body.model_dump(mode="json", exclude_none=True),
+        }
+    )
+    codes = lookups.organization_codes
+    read_inputs = []
+    for item in inputs:
+        lot = item.lot
+        writes.inputs.append((position, item.index, lot, item.quantity))
+        lot.remaining = lot.remaining - item.quantity
+        if lot.pk is not None:
+            writes.consumed[lot.pk] = lot
+        read_inputs.append(
+            InputRead(
+                lot=lot.id,
+                code=lot.code,
+                organization=codes[lot.organization_pk],
+                quantity=format_decimal(item.quantity),
+            )
+        )
+    is_production = body.type == "receipt" or body.stage == "manufacturing"
+    read_outputs = []
+    for out in outputs:
+        assert out.facility is not None
+        assert out.quantity is not None
+        assert out.composition is not None
+        stored = stored_origin(out.origin)
+        lot = LotRow(
+            pk=None,
+            id=str(uuid.uuid4()),
+            code=out.code,
+            organization_pk=out.facility.organization_pk,
+            facility_pk=out.facility.pk or 0,
+            material=out.material or "",
+            quantity=out.quantity,
+            unit=out.unit or "",
+            remaining=out.quantity,
+            composition=encode_composition(out.composition),
+            origin=encode_stored_origin(stored),
+            element_resolved=out.element_resolved,
+            sku_pk=out.sku.pk if out.sku is not None else None,
+            status="active",
+            occurred_at=body.occurred_at,
+            recorded_at=now,
+            # As a later event of the batch, or the answer, would read it back.
+            state=engine.LotState(engine.clean_composition(out.composition), stored, out.element_resolved),
+        )
+        lookups.made(lot)
+        writes.lots.append(Made(lot, position, out.index, is_production))
+        # The answer comes from what is being written, not from reading it back.
+        sku = out.sku.sku if out.sku is not None else None
+        read_outputs.append(lot_read(lot, codes[lot.organization_pk], out.facility.code, sku, event_id))
+    return EventRead(
+        id=event_id,
+        type=body.type,
+        facility=facility.code,
+        stage=body.stage,
+        occurred_at=body.occurred_at,
+        recorded_at=now,
+        reference=body.reference,
+        status="recorded",
+        inputs=read_inputs,
+        outputs=read_outputs,
+    )
 
 
 def _get_event_row(session: Session, event_id: str, *, for_update: bool = False) -> Event:
@@ -172,11 +196,6 @@ def void_event(session: Session, event_id: str, actor: Principal = OPERATOR) -> 
 
 def get_event(session: Session, event_id: str) -> EventRead:
     return event_read(session, _get_event_row(session, event_id))
-
-
-def _organization_codes(session: Session, pks: set[int]) -> dict[int, str]:
-    rows = session.exec(select(Organization.pk, Organization.code).where(col(Organization.pk).in_(pks)))
-    return {pk: code for pk, code in rows if pk is not None}
 
 
 def _shape(event: Event, facility: str, inputs: list[tuple[Lot, str, Decimal]], outputs: list[LotView]) -> EventRead:
