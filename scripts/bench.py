@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,11 +83,11 @@ def server(db_url: str, workers: int, log: Path) -> Iterator[tuple[str, subproce
         process.wait(timeout=60)
 
 
-def line_events(line: int, depth: int, sku: str) -> list[dict[str, Any]]:
+def line_events(line: int, depth: int, sku: str, prefix: str = "L") -> list[dict[str, Any]]:
     """One chain: FAN_IN mine lots received, refined together, then depth-2 more steps down to a product."""
     day = "2025-06-01T00:00:00Z"
     mined = [
-        {"code": f"L{line}-R{i}", "material": "concentrate", "quantity": "1000", "unit": "kg",
+        {"code": f"{prefix}{line}-R{i}", "material": "concentrate", "quantity": "1000", "unit": "kg",
          "composition": {"Nd": "60", "Pr": "20", "Dy": "1"},
          "declared_origin": [{"route": {"mining": ("CN", "AU", "US", "MM")[(line + i) % 4]}, "percent": "100"}]}
         for i in range(FAN_IN)
@@ -99,7 +99,7 @@ def line_events(line: int, depth: int, sku: str) -> list[dict[str, Any]]:
         last = step == depth - 1
         stage = "refining" if step == 1 else ("manufacturing" if last else None)
         material = "product" if last else "oxide"
-        output: dict[str, Any] = {"code": f"L{line}-S{step}", "material": material, "quantity": quantity}
+        output: dict[str, Any] = {"code": f"{prefix}{line}-S{step}", "material": material, "quantity": quantity}
         output["unit"] = "kg"
         if last:
             output["sku"] = sku
@@ -172,6 +172,21 @@ def load_chain(base: str, lots: int, depth: int) -> tuple[int, float, str]:
     return loaded, loaded / elapsed, f"L{lines - 1}-S{depth - 1}"
 
 
+def load_more(base: str, lots: int, depth: int) -> None:
+    """More chains like ``load_chain``'s, under codes of their own."""
+    lines = max(1, lots // (FAN_IN + depth - 1))
+    with admin(base) as client:
+        batch: list[dict[str, Any]] = []
+        for line in range(lines):
+            events = line_events(line, depth, "SKU-0", prefix="M")
+            if len(batch) + len(events) > 1000:
+                post_batch(client, batch)
+                batch = []
+            batch += events
+        if batch:
+            post_batch(client, batch)
+
+
 def load_wide(base: str, ancestors: int) -> None:
     with admin(base) as client:
         for batch in wide_events(ancestors):
@@ -232,6 +247,12 @@ def profiled(process: subprocess.Popen[bytes], seconds: int, out: Path) -> Itera
             spy.wait(timeout=seconds + 30)
 
 
+# Files whose frames only say that a worker runs: its process, its event loop, its threads.
+PLUMBING = {"<string>", "spawn.py", "process.py", "_subprocess.py", "multiprocess.py", "server.py", "_compat.py",
+            "runners.py", "base_events.py", "events.py", "threading.py", "_asyncio.py", "to_thread.py", "main.py",
+            "cli.py", "lodestone"}  # fmt: skip
+
+
 def hot_frames(out: Path, top: int = 18) -> list[tuple[float, str]]:
     """Share of samples in which each function is on the stack, over all of ``profiled``'s files."""
     counts: dict[str, int] = {}
@@ -249,7 +270,11 @@ def hot_frames(out: Path, top: int = 18) -> list[tuple[float, str]]:
                 counts[label] = counts.get(label, 0) + int(number)
     ranked = sorted(counts.items(), key=lambda item: -item[1])
     # Frames on nearly every sample (process start, event loop, middleware chain) say nothing; skip them.
-    return [(100 * n / total, label + ")") for label, n in ranked if n < 0.6 * total][:top] if total else []
+    return [
+        (100 * n / total, label + ")")
+        for label, n in ranked
+        if n < 0.6 * total and label.rpartition("(")[2] not in PLUMBING
+    ][:top]
 
 
 # The hand-written alternative: walk from the SKU's lots up to the raw material at question time,
@@ -373,12 +398,14 @@ def measure_sqlite(work: Path, lots: int, depth: int, workers: int, args: argpar
         with admin(base) as client:
             lot_id = client.get("/v1/lots", params={"code": product}).json()["items"][0]["id"]
         ceiling = wrk(f"{base}/healthz", args.seconds, args.connections, key)
-        profile = work / f"sku-{lots}-{depth}.txt"
-        with profiled(process, max(1, args.seconds - 2), profile) if args.profile else nullcontext():
-            sku = wrk(f"{base}/v1/skus/SKU-0/origin", args.seconds, args.connections, key)
+        sku = wrk(f"{base}/v1/skus/SKU-0/origin", args.seconds, args.connections, key)
         lot = wrk(f"{base}/v1/lots/{lot_id}/origin", args.seconds, args.connections, key)
         single = ingest_single(base, 5)
         memory = peak_rss_mb(process)
+        profile = work / f"sku-{lots}-{depth}.txt"
+        if args.profile:  # a run of its own: the sampler stops the workers it samples, so it would skew the figures
+            with profiled(process, 8, profile):
+                wrk(f"{base}/v1/skus/SKU-0/origin", 10, args.connections, key)
     stored_ms, walked_ms, sku_lots, ancestors, aggregate_ms = time_in_process(db_url, "SKU-0", args.repeat)
     wide = time_in_process(db_url, "SKU-WIDE", args.repeat)
     raw_rate = ingest_raw_sql(db_url, 5000)
@@ -396,10 +423,12 @@ def measure_postgres(
 ) -> tuple[tuple[Any, ...], list[tuple[float, str]]]:
     with postgres_database(pg_url, f"lodestone_bench_{os.getpid()}_{depth}") as db_url:
         with server(db_url, workers, work / "server.log") as (base, process):
-            out = work / f"ingest-{depth}.txt"
-            with profiled(process, 20, out) if profile else nullcontext():
-                loaded, bulk_rate, _product = load_chain(base, lots, depth)
+            loaded, bulk_rate, _product = load_chain(base, lots, depth)
             single = ingest_single(base, 5)
+            out = work / f"ingest-{depth}.txt"
+            if profile:  # a load of its own, as for the answers
+                with profiled(process, 15, out):
+                    load_more(base, min(lots, 40_000), depth)
         raw_rate = ingest_raw_sql(db_url, 5000)
     frames = hot_frames(out) if profile else []
     return ("PostgreSQL", loaded, depth, bulk_rate, single, raw_rate), frames
