@@ -384,8 +384,17 @@ def postgres_database(admin_url: str, name: str) -> Iterator[str]:
     try:
         yield str(sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False))
     finally:
-        with engine.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        # Not WITH (FORCE): only a superuser may end an autovacuum worker, and DROP DATABASE
+        # ends those itself; the server's own connections may take a moment to close.
+        for attempt in range(30):
+            try:
+                with engine.connect() as connection:
+                    connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+                break
+            except sa.exc.OperationalError:
+                if attempt == 29:
+                    raise
+                time.sleep(1)
         engine.dispose()
 
 
@@ -462,6 +471,13 @@ def main() -> int:
     postgres: list[tuple[Any, ...]] = []
     ingest_profile: list[tuple[float, str]] = []
     work = Path(tempfile.mkdtemp(prefix="lodestone-bench-"))
+    report = Path(args.output)
+    if args.postgres_url:
+        for depth in depths:
+            measured, frames = measure_postgres(args.postgres_url, work, postgres_lots, depth, workers, args.profile)
+            postgres.append(measured)
+            ingest_profile = ingest_profile or frames
+            print(f"PostgreSQL depth={depth}: bulk {postgres[-1][3]:.0f} lots/s", flush=True)
     for lots in sizes:
         for depth in depths:
             row = measure_sqlite(work, lots, depth, workers, args)
@@ -470,13 +486,8 @@ def main() -> int:
                   f"p50 {row['sku'].p50_ms:.2f} ms, ceiling {row['ceiling'].requests_per_s:.0f}/s, "
                   f"bulk {row['ingest'][3]:.0f} lots/s", flush=True)  # fmt: skip
             (work / f"bench-{lots}-{depth}.db").unlink()
-    if args.postgres_url:
-        for depth in depths:
-            measured, frames = measure_postgres(args.postgres_url, work, postgres_lots, depth, workers, args.profile)
-            postgres.append(measured)
-            ingest_profile = ingest_profile or frames
-            print(f"PostgreSQL depth={depth}: bulk {postgres[-1][3]:.0f} lots/s", flush=True)
-    write_report(Path(args.output), rows, postgres, args, workers, ingest_profile)
+            # Rewritten after every row: a long run that stops early still leaves what it measured.
+            write_report(report, rows, postgres, args, workers, ingest_profile)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
