@@ -6,7 +6,7 @@ recorded, so an answer reads the lots it is about and nothing upstream.
 
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -196,6 +196,7 @@ class AnswerMemo:
         self._capacity = capacity
         self._answers: OrderedDict[Hashable, AssessmentRead] = OrderedDict()
         self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable) -> AssessmentRead | None:
         with self._lock:
@@ -210,6 +211,25 @@ class AnswerMemo:
             self._answers.move_to_end(key)
             while len(self._answers) > self._capacity:
                 self._answers.popitem(last=False)
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], AssessmentRead]) -> AssessmentRead:
+        """The remembered answer, or ``compute()``'s: once, however many requests ask at the same moment.
+
+        Without this, a burst of the same new question would compute the same large answer in
+        every thread at once: as many times the CPU and memory, and every one of them late.
+        """
+        with self._lock:
+            computing = self._computing.setdefault(key, threading.Lock())
+        try:
+            with computing:
+                answer = self.get(key)
+                if answer is None:
+                    answer = compute()
+                    self.put(key, answer)
+                return answer
+        finally:
+            with self._lock:
+                self._computing.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -250,15 +270,13 @@ def ask_sku(
 
 def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo | None = None) -> AssessmentRead:
     """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
-    remembered = memo.get(asked.key) if memo is not None else None
-    if remembered is not None:
-        return remembered
-    lots = production_lots(session, asked.sku_pk, asked.produced_from, asked.produced_to)
-    windowed = bool(asked.produced_from or asked.produced_to)
-    answer = _assess_lots(asked.sku, asked.question, lots, asked.lots_limit, windowed=windowed)
-    if memo is not None:
-        memo.put(asked.key, answer)
-    return answer
+
+    def compute() -> AssessmentRead:
+        lots = production_lots(session, asked.sku_pk, asked.produced_from, asked.produced_to)
+        windowed = bool(asked.produced_from or asked.produced_to)
+        return _assess_lots(asked.sku, asked.question, lots, asked.lots_limit, windowed=windowed)
+
+    return memo.get_or_compute(asked.key, compute) if memo is not None else compute()
 
 
 def _assess_lots(

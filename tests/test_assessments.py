@@ -1,6 +1,10 @@
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -81,3 +85,34 @@ def test_sku_answers_add_up_exactly_as_the_engine_does(
     )
     assert got.routes == route_shares(routes)
     assert got.stages_breakdown == stage_percents(routes)
+
+
+def test_a_burst_of_the_same_new_question_is_computed_once() -> None:
+    memo = AnswerMemo()
+    calls: list[int] = []
+    everyone = threading.Barrier(8)
+
+    def compute() -> AssessmentRead:
+        calls.append(1)
+        time.sleep(0.05)  # widens the window in which the other threads ask
+        return answer("1")
+
+    def ask(_: int) -> AssessmentRead:
+        everyone.wait()
+        return memo.get_or_compute("k", compute)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert answers == [answer("1")] * 8
+    assert len(calls) == 1
+
+
+def test_a_failed_computation_is_not_remembered() -> None:
+    memo = AnswerMemo()
+
+    def fail() -> AssessmentRead:
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        memo.get_or_compute("k", fail)
+    assert memo.get_or_compute("k", lambda: answer("2")) == answer("2")
