@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,16 +157,8 @@ def load_chain(base: str, lots: int, depth: int) -> tuple[int, float, str]:
         client.post("/v1/facilities", json=plant)
         for s in [*range(min(SKUS, lines)), "WIDE"]:
             client.post("/v1/skus", json={"sku": f"SKU-{s}", "name": f"SKU {s}", "organization": "BENCH"})
-        batch: list[dict[str, Any]] = []
         started = time.perf_counter()
-        for line in range(lines):
-            events = line_events(line, depth, f"SKU-{line % SKUS}")
-            if len(batch) + len(events) > 1000:
-                post_batch(client, batch)
-                batch = []
-            batch += events
-        if batch:
-            post_batch(client, batch)
+        post_lines(client, (line_events(line, depth, f"SKU-{line % SKUS}") for line in range(lines)))
         elapsed = time.perf_counter() - started
     loaded = lines * (FAN_IN + depth - 1)
     return loaded, loaded / elapsed, f"L{lines - 1}-S{depth - 1}"
@@ -176,15 +168,19 @@ def load_more(base: str, lots: int, depth: int) -> None:
     """More chains like ``load_chain``'s, under codes of their own."""
     lines = max(1, lots // (FAN_IN + depth - 1))
     with admin(base) as client:
-        batch: list[dict[str, Any]] = []
-        for line in range(lines):
-            events = line_events(line, depth, "SKU-0", prefix="M")
-            if len(batch) + len(events) > 1000:
-                post_batch(client, batch)
-                batch = []
-            batch += events
-        if batch:
+        post_lines(client, (line_events(line, depth, "SKU-0", prefix="M") for line in range(lines)))
+
+
+def post_lines(client: httpx.Client, chains: Iterable[list[dict[str, Any]]]) -> None:
+    """Chains of events in batches of at most 1,000 events, a chain never split."""
+    batch: list[dict[str, Any]] = []
+    for events in chains:
+        if len(batch) + len(events) > 1000:
             post_batch(client, batch)
+            batch = []
+        batch += events
+    if batch:
+        post_batch(client, batch)
 
 
 def load_wide(base: str, ancestors: int) -> None:
