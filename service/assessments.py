@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,11 +19,11 @@ from sqlmodel import Session, col
 
 from service import origin as engine
 from service.db import UTCDateTime
-from service.errors import NotFound
-from service.lots import LotView, decode_origin, get_lot_view, route_shares, stage_percents
-from service.models import Lot, Organization, Sku
+from service.lots import LotView, Parts, decode_origin, get_lot_view, route_shares, stage_percents, stored_route_parts
+from service.models import Lot, Organization
 from service.numbers import format_decimal, format_kg, format_percent
-from service.schemas import AssessmentRead, LotAnswer, is_code
+from service.schemas import AssessmentRead, LotAnswer
+from service.skus import sku_revision
 
 DEFAULT_COUNTRIES = ("CN",)
 DEFAULT_STAGES = ("mining", "refining", "metal_making", "magnet_making")
@@ -119,7 +120,7 @@ class ProductionLot:
     id: str
     code: str
     organization: str
-    routes: dict[engine.Route, "Parts"]
+    routes: dict[engine.Route, Parts]
 
 
 def _production_lots_query(*, since: bool, until: bool) -> Any:
@@ -142,7 +143,6 @@ _PRODUCTION_LOTS = {
     for since in (False, True)
     for until in (False, True)
 }
-_SKU_REVISION = sa.select(col(Sku.pk), col(Sku.revision)).where(col(Sku.sku) == sa.bindparam("sku"))
 
 
 def production_lots(
@@ -152,17 +152,12 @@ def production_lots(
     query = _PRODUCTION_LOTS[produced_from is not None, produced_to is not None]
     parameters = {"sku_pk": sku_pk, "since": produced_from, "until": produced_to}
     return [
-        ProductionLot(lot_id, code, organization, _stored_route_totals(origin))
+        ProductionLot(lot_id, code, organization, stored_route_parts(origin))
         for lot_id, code, organization, origin in session.connection().execute(query, parameters)
     ]
 
 
-# An exact sum kept as {denominator: summed numerators}: adding stored "n/d" kilograms is then
-# integer addition, and a Fraction is made once per sum, not once per term. Same value, a
-# fraction of the cost: a SKU answer adds up every route of every production lot.
-Parts = dict[int, int]
-
-
+# A SKU answer adds up every route of every production lot: in Parts (see service.lots), not Fractions.
 def _add_parts(into: Parts, parts: Parts) -> None:
     for denominator, numerator in parts.items():
         into[denominator] = into.get(denominator, 0) + numerator
@@ -170,18 +165,6 @@ def _add_parts(into: Parts, parts: Parts) -> None:
 
 def _value(parts: Parts) -> Fraction:
     return sum((Fraction(numerator, denominator) for denominator, numerator in parts.items()), Fraction(0))
-
-
-def _stored_route_totals(stored: dict[str, list[list[str]]]) -> dict[engine.Route, Parts]:
-    """``route_totals(decode_origin(stored))``, each total left as parts."""
-    totals: dict[engine.Route, Parts] = {}
-    for rows in stored.values():
-        for row in rows:
-            numerator, _, denominator = row[-1].partition("/")
-            parts = totals.setdefault((row[0], row[1], row[2], row[3], row[4]), {})
-            key = int(denominator) if denominator else 1
-            parts[key] = parts.get(key, 0) + int(numerator)
-    return totals
 
 
 class AnswerMemo:
@@ -244,7 +227,7 @@ class SkuQuestion:
     produced_to: datetime | None = None
     lots_limit: int = 100
 
-    @property
+    @cached_property
     def key(self) -> Hashable:
         asked = self.question
         threshold = str(asked.threshold_percent)  # as written: "50" and "50.0" are answered as asked
@@ -260,12 +243,9 @@ def ask_sku(
     produced_to: datetime | None = None,
     lots_limit: int = 100,
 ) -> SkuQuestion:
-    """The question about an existing SKU: one indexed read of the SKU's key and revision."""
-    found = session.connection().execute(_SKU_REVISION, {"sku": sku}).first() if is_code(sku) else None
-    if found is None:
-        raise NotFound(f"No SKU is called {sku!r}.")
-    sku_pk, revision = found
-    return SkuQuestion(sku, sku_pk or 0, revision, question, produced_from, produced_to, lots_limit)
+    """The question about an existing SKU, pinned to the revision this transaction reads."""
+    sku_pk, revision = sku_revision(session, sku)
+    return SkuQuestion(sku, sku_pk, revision, question, produced_from, produced_to, lots_limit)
 
 
 def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo | None = None) -> AssessmentRead:

@@ -45,6 +45,23 @@ def decode_origin(stored: Mapping[str, Sequence[Sequence[str]]]) -> engine.Origi
     return {element: {tuple(row[:-1]): Fraction(row[-1]) for row in rows} for element, rows in stored.items()}
 
 
+# An exact sum kept as {denominator: summed numerators}: adding stored "n/d" kilograms is then
+# integer addition, and a Fraction is made once per sum, not once per term.
+Parts = dict[int, int]
+
+
+def stored_route_parts(stored: dict[str, list[list[str]]]) -> dict[engine.Route, Parts]:
+    """``route_totals(decode_origin(stored))``, each total left as parts: the SKU answer's fast path."""
+    totals: dict[engine.Route, Parts] = {}
+    for rows in stored.values():
+        for row in rows:
+            numerator, _, denominator = row[-1].partition("/")
+            parts = totals.setdefault((row[0], row[1], row[2], row[3], row[4]), {})
+            key = int(denominator) if denominator else 1
+            parts[key] = parts.get(key, 0) + int(numerator)
+    return totals
+
+
 @dataclass(slots=True)
 class LotRow:
     """A lot's stored fields, as events read, consume and write them: a plain row, not an ORM instance."""

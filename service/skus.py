@@ -25,18 +25,29 @@ def find_sku(session: Session, code: str) -> Sku | None:
     return session.exec(select(Sku).where(Sku.sku == code)).first()
 
 
-def get_sku_row(session: Session, code: str) -> Sku:
-    sku = find_sku(session, code)
-    if sku is None:
-        raise NotFound(f"No SKU is called {code!r}.")
-    return sku
+# Every SKU answer starts here: built once, two columns, no ORM row.
+_PK_AND_REVISION = sa.select(col(Sku.pk), col(Sku.revision)).where(col(Sku.sku) == sa.bindparam("sku"))
+
+
+def sku_revision(session: Session, code: str) -> tuple[int, str]:
+    """The SKU's key and its current revision (see ``touch_skus``)."""
+    found = session.connection().execute(_PK_AND_REVISION, {"sku": code}).first() if is_code(code) else None
+    if found is None:
+        raise _no_sku(code)
+    pk, revision = found
+    assert pk is not None  # a stored row has its key
+    return pk, revision
+
+
+def _no_sku(code: str) -> NotFound:
+    return NotFound(f"No SKU is called {code!r}.")
 
 
 def get_sku(session: Session, code: str) -> SkuRead:
     query = select(Sku, Organization).join(Organization).where(Sku.sku == code)
     row = session.exec(query).first() if is_code(code) else None
     if row is None:
-        raise NotFound(f"No SKU is called {code!r}.")
+        raise _no_sku(code)
     return _read(*row)
 
 

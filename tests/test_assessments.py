@@ -15,9 +15,8 @@ from service.assessments import (
     ProductionLot,
     Question,
     _assess_lots,
-    _stored_route_totals,
 )
-from service.lots import decode_origin, encode_origin, route_shares, stage_percents
+from service.lots import decode_origin, encode_origin, route_shares, stage_percents, stored_route_parts
 from service.numbers import format_kg, format_percent
 from service.schemas import AssessmentRead
 
@@ -62,7 +61,7 @@ def test_sku_answers_add_up_exactly_as_the_engine_does(
 ) -> None:
     question = Question(tuple(countries), tuple(stages), Decimal(threshold))
     stored = [encode_origin(origin) for origin in origins]
-    lots = [ProductionLot(f"id-{i}", f"L{i}", "ORG", _stored_route_totals(s)) for i, s in enumerate(stored)]
+    lots = [ProductionLot(f"id-{i}", f"L{i}", "ORG", stored_route_parts(s)) for i, s in enumerate(stored)]
     got = _assess_lots("S", question, lots, 100, windowed=False)
 
     routes: dict[engine.Route, Fraction] = {}
