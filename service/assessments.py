@@ -4,12 +4,10 @@ No graph walk happens here: every lot's origin was computed when it was
 recorded, so an answer reads the lots it is about and nothing upstream.
 """
 
-import threading
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable
+from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -18,43 +16,20 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from service import origin as engine
+from service.answer_memo import AnswerMemo
 from service.db import UTCDateTime
-from service.lots import LotView, Parts, decode_origin, get_lot_view, route_shares, stage_percents, stored_route_parts
+from service.lots import get_lot_view, route_shares, stage_percents
 from service.models import Lot, Organization
-from service.numbers import format_decimal, format_kg, format_percent
+from service.numbers import format_kg, format_percent
+from service.questions import Answer, Exposure, Question, subject_answer, weigh, worst_first
 from service.schemas import AssessmentRead, LotAnswer
 from service.skus import sku_revision
 
-DEFAULT_COUNTRIES = ("CN",)
-DEFAULT_STAGES = ("mining", "refining", "metal_making", "magnet_making")
 
-
-@dataclass(frozen=True)
-class Question:
-    """Do the rare earths touch any of ``countries`` at any of ``stages``, above ``threshold_percent``?"""
-
-    countries: tuple[str, ...] = DEFAULT_COUNTRIES
-    stages: tuple[str, ...] = DEFAULT_STAGES
-    threshold_percent: Decimal = Decimal(0)
-
-    @property
-    def threshold(self) -> Fraction:
-        return Fraction(self.threshold_percent)
-
-    def describe(self) -> str:
-        countries = " or ".join(self.countries)
-        stages = ", ".join(s.replace("_", " ") for s in self.stages)
-        return f"{countries} at any of these stages: {stages}"
-
-
-def _lot_routes(view: LotView) -> dict[engine.Route, Fraction]:
-    return engine.route_totals(decode_origin(view.lot.origin))
-
-
-def _explain(name: str, answer: str, exposure: engine.Exposure, question: Question) -> str:
+def _explain(name: str, answer: str, exposure: Exposure, question: Question) -> str:
     share = format_percent(exposure.share_percent)
     unknown = format_percent(exposure.unknown_percent)
-    threshold = format_decimal(question.threshold_percent)
+    threshold = question.threshold_text()
     asked = question.describe()
     if not exposure.total:
         return f"{name} holds no rare earths, so none of them came from {asked}."
@@ -79,8 +54,8 @@ def _explain(name: str, answer: str, exposure: engine.Exposure, question: Questi
 def _assessment(
     subject: dict[str, str],
     question: Question,
-    answer: engine.Answer,
-    exposure: engine.Exposure,
+    answer: Answer,
+    exposure: Exposure,
     routes: dict[engine.Route, Fraction],
     explanation: str,
     lots: list[LotAnswer] | None = None,
@@ -90,7 +65,7 @@ def _assessment(
         subject=subject,
         countries=list(question.countries),
         stages=list(question.stages),
-        threshold_percent=format_decimal(question.threshold_percent),
+        threshold_percent=question.threshold_text(),
         answer=answer,
         share_percent=format_percent(exposure.share_percent),
         unknown_percent=format_percent(exposure.unknown_percent),
@@ -105,8 +80,8 @@ def _assessment(
 
 def assess_lot(session: Session, lot_id: str, question: Question) -> AssessmentRead:
     view = get_lot_view(session, lot_id)
-    routes = _lot_routes(view)
-    exposure = engine.exposure(routes, question.countries, question.stages)
+    weighed = weigh([view.lot.origin], question)
+    exposure, routes = weighed.exposure, weighed.routes
     answer = exposure.answer(question.threshold)
     subject = {"kind": "lot", "id": view.lot.id, "code": view.lot.code, "organization": view.organization}
     name = f"Lot {view.lot.code} of {view.organization}"
@@ -120,7 +95,7 @@ class ProductionLot:
     id: str
     code: str
     organization: str
-    routes: dict[engine.Route, Parts]
+    origin: engine.StoredOrigin
 
 
 def _production_lots_query(*, since: bool, until: bool) -> Any:
@@ -152,67 +127,9 @@ def production_lots(
     query = _PRODUCTION_LOTS[produced_from is not None, produced_to is not None]
     parameters = {"sku_pk": sku_pk, "since": produced_from, "until": produced_to}
     return [
-        ProductionLot(lot_id, code, organization, stored_route_parts(origin))
+        ProductionLot(lot_id, code, organization, origin)
         for lot_id, code, organization, origin in session.connection().execute(query, parameters)
     ]
-
-
-# A SKU answer adds up every route of every production lot: in Parts (see service.lots), not Fractions.
-def _add_parts(into: Parts, parts: Parts) -> None:
-    for denominator, numerator in parts.items():
-        into[denominator] = into.get(denominator, 0) + numerator
-
-
-def _value(parts: Parts) -> Fraction:
-    return sum((Fraction(numerator, denominator) for denominator, numerator in parts.items()), Fraction(0))
-
-
-class AnswerMemo:
-    """SKU answers already given, by SKU revision and question, the least recently asked dropped first.
-
-    A SKU's revision changes in the transaction that records or voids one of its lots, and
-    nothing else changes a stored origin, so an answer found under the revision just read is
-    the answer that would be computed now. Revisions are random tokens: no two databases share one.
-    """
-
-    def __init__(self, capacity: int = 512) -> None:
-        self._capacity = capacity
-        self._answers: OrderedDict[Hashable, AssessmentRead] = OrderedDict()
-        self._lock = threading.Lock()
-        self._computing: dict[Hashable, threading.Lock] = {}
-
-    def get(self, key: Hashable) -> AssessmentRead | None:
-        with self._lock:
-            answer = self._answers.get(key)
-            if answer is not None:
-                self._answers.move_to_end(key)
-            return answer
-
-    def put(self, key: Hashable, answer: AssessmentRead) -> None:
-        with self._lock:
-            self._answers[key] = answer
-            self._answers.move_to_end(key)
-            while len(self._answers) > self._capacity:
-                self._answers.popitem(last=False)
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], AssessmentRead]) -> AssessmentRead:
-        """The remembered answer, or ``compute()``'s: once, however many requests ask at the same moment.
-
-        Without this, a burst of the same new question would compute the same large answer in
-        every thread at once: as many times the CPU and memory, and every one of them late.
-        """
-        with self._lock:
-            computing = self._computing.setdefault(key, threading.Lock())
-        try:
-            with computing:
-                answer = self.get(key)
-                if answer is None:
-                    answer = compute()
-                    self.put(key, answer)
-                return answer
-        finally:
-            with self._lock:
-                self._computing.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -229,10 +146,8 @@ class SkuQuestion:
 
     @cached_property
     def key(self) -> Hashable:
-        asked = self.question
-        threshold = str(asked.threshold_percent)  # as written: "50" and "50.0" are answered as asked
         window = (self.produced_from, self.produced_to)
-        return (self.revision, self.sku, asked.countries, asked.stages, threshold, *window, self.lots_limit)
+        return (self.revision, self.sku, *self.question.key, *window, self.lots_limit)
 
 
 def ask_sku(
@@ -262,41 +177,22 @@ def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo | None = N
 def _assess_lots(
     sku: str, question: Question, lots: list[ProductionLot], lots_limit: int, *, windowed: bool
 ) -> AssessmentRead:
-    kinds: dict[engine.Route, str] = {}
-
-    def kind(route: engine.Route) -> str:
-        """Whether the route counts as hit, unknown or neither, exactly as ``engine.exposure`` decides."""
-        found = kinds.get(route)
-        if found is None:
-            probe = engine.exposure({route: Fraction(1)}, question.countries, question.stages)
-            found = kinds[route] = "hit" if probe.hit else ("unknown" if probe.unknown else "other")
-        return found
-
+    weighed = weigh((lot.origin for lot in lots), question)
+    exposure = weighed.exposure
     threshold = question.threshold
-    sku_routes: dict[engine.Route, Parts] = {}
-    exposure = engine.NO_EXPOSURE
-    answers: list[LotAnswer] = []
-    for lot in lots:
-        sums: dict[str, Parts] = {"hit": {}, "unknown": {}, "other": {}}
-        for route, parts in lot.routes.items():
-            _add_parts(sums[kind(route)], parts)
-            _add_parts(sku_routes.setdefault(route, {}), parts)
-        hit, unknown, other = _value(sums["hit"]), _value(sums["unknown"]), _value(sums["other"])
-        lot_exposure = engine.Exposure(hit, unknown, hit + unknown + other)
-        exposure = exposure + lot_exposure
-        answers.append(
-            LotAnswer(
-                id=lot.id,
-                code=lot.code,
-                organization=lot.organization,
-                answer=lot_exposure.answer(threshold),
-                share_percent=format_percent(lot_exposure.share_percent),
-                unknown_percent=format_percent(lot_exposure.unknown_percent),
-                total_kg=format_kg(lot_exposure.total),
-            )
+    answers = [
+        LotAnswer(
+            id=lot.id,
+            code=lot.code,
+            organization=lot.organization,
+            answer=lot_exposure.answer(threshold),
+            share_percent=format_percent(lot_exposure.share_percent),
+            unknown_percent=format_percent(lot_exposure.unknown_percent),
+            total_kg=format_kg(lot_exposure.total),
         )
-    routes = {route: kg for route, parts in sku_routes.items() if (kg := _value(parts))}
-    answer = engine.worst(a.answer for a in answers) or "unknown"
+        for lot, lot_exposure in zip(lots, weighed.lots, strict=True)
+    ]
+    answer = subject_answer(a.answer for a in answers)
     counts = Counter(a.answer for a in answers)
     if not answers:
         explanation = (
@@ -315,6 +211,6 @@ def _assess_lots(
             f"is shown to have gone there and {format_percent(exposure.unknown_percent)} % is unknown."
         )
     # Worst first, so a portal showing the first page shows what decides the answer; stable within a class.
-    shown = sorted(answers, key=lambda a: -engine.ANSWER_RANK[a.answer])[:lots_limit]
+    shown = [answers[i] for i in worst_first([a.answer for a in answers])[:lots_limit]]
     subject = {"kind": "sku", "sku": sku}
-    return _assessment(subject, question, answer, exposure, routes, explanation, shown, len(answers))
+    return _assessment(subject, question, answer, exposure, weighed.routes, explanation, shown, len(answers))

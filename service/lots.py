@@ -27,41 +27,6 @@ def decode_composition(stored: Mapping[str, str]) -> engine.Composition:
     return {element: Fraction(kg) for element, kg in stored.items()}
 
 
-def stored_origin(origin: engine.Origin) -> engine.Origin:
-    """The origin as it reads back once stored (``decode_origin(encode_origin(origin))``): ordered, no empty routes."""
-    return {element: dict(engine.sorted_routes(origin[element])) for element in sorted(origin, key=engine.symbol_order)}
-
-
-def encode_origin(origin: engine.Origin) -> dict[str, list[list[str]]]:
-    return encode_stored_origin(stored_origin(origin))
-
-
-def encode_stored_origin(stored: engine.Origin) -> dict[str, list[list[str]]]:
-    """``encode_origin`` of an origin already in its stored order."""
-    return {element: [[*route, str(kg)] for route, kg in routes.items()] for element, routes in stored.items()}
-
-
-def decode_origin(stored: Mapping[str, Sequence[Sequence[str]]]) -> engine.Origin:
-    return {element: {tuple(row[:-1]): Fraction(row[-1]) for row in rows} for element, rows in stored.items()}
-
-
-# An exact sum kept as {denominator: summed numerators}: adding stored "n/d" kilograms is then
-# integer addition, and a Fraction is made once per sum, not once per term.
-Parts = dict[int, int]
-
-
-def stored_route_parts(stored: dict[str, list[list[str]]]) -> dict[engine.Route, Parts]:
-    """``route_totals(decode_origin(stored))``, each total left as parts: the SKU answer's fast path."""
-    totals: dict[engine.Route, Parts] = {}
-    for rows in stored.values():
-        for row in rows:
-            numerator, _, denominator = row[-1].partition("/")
-            parts = totals.setdefault((row[0], row[1], row[2], row[3], row[4]), {})
-            key = int(denominator) if denominator else 1
-            parts[key] = parts.get(key, 0) + int(numerator)
-    return totals
-
-
 @dataclass(slots=True)
 class LotRow:
     """A lot's stored fields, as events read, consume and write them: a plain row, not an ORM instance."""
@@ -98,7 +63,7 @@ def lot_state(lot: Lot | LotRow) -> engine.LotState:
         return lot.state
     state = engine.LotState(
         composition=decode_composition(lot.composition),
-        origin=decode_origin(lot.origin),
+        origin=engine.decode_origin(lot.origin),
         element_resolved=lot.element_resolved,
     )
     if isinstance(lot, LotRow):

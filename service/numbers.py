@@ -64,13 +64,6 @@ def _scaled(numerator: int, denominator: int, places: int) -> int:
     return _round_half_even(numerator * 10**places, denominator)
 
 
-def round_to(value: Fraction | Decimal, places: int) -> Decimal:
-    """Round half-even to ``places`` decimals, exactly (no float on the way)."""
-    numerator, denominator = value.as_integer_ratio()
-    # The string constructor is exact at any size.
-    return Decimal(f"{_scaled(numerator, denominator, places)}E-{places}")
-
-
 def _plain(value: Decimal) -> str:
     text = format(value, "f")
     if "." in text:

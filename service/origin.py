@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 STAGES: tuple[str, ...] = ("mining", "refining", "metal_making", "magnet_making", "manufacturing")
 ELEMENTS: tuple[str, ...] = (
@@ -45,11 +45,12 @@ IMPLIED_STAGES: dict[str, tuple[str, ...]] = {
 Route = tuple[str, ...]
 Composition = dict[str, Fraction]
 Origin = dict[str, dict[Route, Fraction]]
-Answer = Literal["yes", "no", "unknown"]
+# An origin in its exact text form, as stored: each element's routes, largest first, as rows of the five
+# stage values and the kilograms as a fraction's text ("3" or "1/3").
+StoredOrigin = Mapping[str, Sequence[Sequence[str]]]
 K = TypeVar("K", bound=Hashable)
 # Kilograms: a Fraction, or an integer numerator over a denominator shared by all the values at hand.
 N = TypeVar("N", int, Fraction)
-ANSWER_RANK: dict[str, int] = {"no": 0, "unknown": 1, "yes": 2}
 
 
 class OriginRuleError(ValueError):
@@ -288,50 +289,20 @@ def stage_marginals(routes: Mapping[Route, N]) -> dict[str, dict[str, N]]:
     return {stage: dict(sorted(values.items())) for stage, values in marginals.items()}
 
 
-@dataclass(frozen=True)
-class Exposure:
-    """Kilograms that answer a question: on asked countries, unknown, and in all."""
-
-    hit: Fraction
-    unknown: Fraction
-    total: Fraction
-
-    def __add__(self, other: "Exposure") -> "Exposure":
-        return Exposure(self.hit + other.hit, self.unknown + other.unknown, self.total + other.total)
-
-    @property
-    def share_percent(self) -> Fraction:
-        return 100 * self.hit / self.total if self.total else Fraction(0)
-
-    @property
-    def unknown_percent(self) -> Fraction:
-        return 100 * self.unknown / self.total if self.total else Fraction(0)
-
-    def answer(self, threshold_percent: Fraction) -> Answer:
-        if self.share_percent > threshold_percent:
-            return "yes"
-        if self.share_percent + self.unknown_percent > threshold_percent:
-            return "unknown"
-        return "no"
+def stored_origin(origin: Origin) -> Origin:
+    """The origin as it reads back once stored (``decode_origin(encode_origin(origin))``): ordered, no empty routes."""
+    return {element: dict(sorted_routes(origin[element])) for element in sorted(origin, key=symbol_order)}
 
 
-NO_EXPOSURE = Exposure(Fraction(0), Fraction(0), Fraction(0))
+def encode_origin(origin: Origin) -> dict[str, list[list[str]]]:
+    """The exact text form of an origin: elements in periodic order, routes largest first."""
+    return encode_stored_origin(stored_origin(origin))
 
 
-def exposure(routes: Mapping[Route, Fraction], countries: Iterable[str], stages: Iterable[str]) -> Exposure:
-    """``hit``: routes where any asked stage is an asked country; ``unknown``: others unknown at an asked stage."""
-    wanted = frozenset(countries)
-    positions = [stage_index(s) for s in stages]
-    hit = unknown = whole = Fraction(0)
-    for route, kg in routes.items():
-        whole += kg
-        if any(route[i] in wanted for i in positions):
-            hit += kg
-        elif any(route[i] == UNKNOWN for i in positions):
-            unknown += kg
-    return Exposure(hit, unknown, whole)
+def encode_stored_origin(stored: Origin) -> dict[str, list[list[str]]]:
+    """``encode_origin`` of an origin already in its stored order."""
+    return {element: [[*route, str(kg)] for route, kg in routes.items()] for element, routes in stored.items()}
 
 
-def worst(answers: Iterable[Answer]) -> Answer | None:
-    ranked = sorted(answers, key=ANSWER_RANK.__getitem__)
-    return ranked[-1] if ranked else None
+def decode_origin(stored: StoredOrigin) -> Origin:
+    return {element: {tuple(row[:-1]): Fraction(row[-1]) for row in rows} for element, rows in stored.items()}

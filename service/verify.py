@@ -14,9 +14,10 @@ from sqlmodel import Session, col, func, select
 from service.errors import LodestoneError
 from service.events.checks import PlannedInput, check_shape, fill_transfer
 from service.events.compute import compute_outputs
-from service.lots import encode_composition, encode_origin, lot_row
+from service.lots import encode_composition, lot_row
 from service.models import Event, EventInput, Facility, Lot, Sku
 from service.numbers import format_decimal
+from service.origin import encode_origin
 from service.schemas import EventCreate
 
 

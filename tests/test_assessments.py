@@ -9,15 +9,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service import origin as engine
-from service.assessments import (
-    DEFAULT_STAGES,
-    AnswerMemo,
-    ProductionLot,
-    Question,
-    _assess_lots,
-)
-from service.lots import decode_origin, encode_origin, route_shares, stage_percents, stored_route_parts
+from service.answer_memo import AnswerMemo
+from service.assessments import ProductionLot, _assess_lots
+from service.lots import route_shares, stage_percents
 from service.numbers import format_kg, format_percent
+from service.questions import (
+    ANSWER_RANK,
+    DEFAULT_STAGES,
+    NO_EXPOSURE,
+    Exposure,
+    Kind,
+    Question,
+    exposure,
+    weigh,
+)
 from service.schemas import AssessmentRead
 
 
@@ -50,40 +55,79 @@ origin_strategy = st.dictionaries(
 )
 
 
-@given(
-    origins=st.lists(origin_strategy, max_size=6),
-    countries=st.lists(st.sampled_from(["CN", "AU", "US"]), min_size=1, max_size=2, unique=True),
-    stages=st.lists(st.sampled_from(list(DEFAULT_STAGES)), min_size=1, max_size=4, unique=True),
-    threshold=st.sampled_from(["0", "10", "25", "50", "99.9"]),
+questions = st.builds(
+    Question,
+    countries=st.lists(st.sampled_from(["CN", "AU", "US"]), min_size=1, max_size=2, unique=True).map(tuple),
+    stages=st.lists(st.sampled_from(list(DEFAULT_STAGES)), min_size=1, max_size=4, unique=True).map(tuple),
+    threshold_percent=st.sampled_from(["0", "10", "25", "50", "99.9"]).map(Decimal),
+    elements=st.none() | st.lists(st.sampled_from(["Nd", "Pr", "Dy"]), min_size=1, max_size=3, unique=True).map(tuple),
 )
-def test_sku_answers_add_up_exactly_as_the_engine_does(
-    origins: list[engine.Origin], countries: list[str], stages: list[str], threshold: str
-) -> None:
-    question = Question(tuple(countries), tuple(stages), Decimal(threshold))
-    stored = [encode_origin(origin) for origin in origins]
-    lots = [ProductionLot(f"id-{i}", f"L{i}", "ORG", stored_route_parts(s)) for i, s in enumerate(stored)]
+
+
+def exact_kind(question: Question, element: str, route: engine.Route) -> Kind:
+    """RULES.md's classification written out plainly, with nothing remembered."""
+    values = [route[engine.STAGES.index(stage)] for stage in question.stages]
+    plain: Kind = "hit" if set(values) & set(question.countries) else "unknown" if engine.UNKNOWN in values else "other"
+    if question.elements is None or element in question.elements:
+        return plain
+    return "unknown" if element == engine.REE and plain != "other" else "other"
+
+
+def exact_exposure(origin: engine.Origin, question: Question, *, plain: bool = False) -> Exposure:
+    found = {"hit": Fraction(0), "unknown": Fraction(0), "other": Fraction(0)}
+    for element, routes in origin.items():
+        for route, kg in routes.items():
+            asked = Question(question.countries, question.stages) if plain else question
+            found[exact_kind(asked, element, route)] += kg
+    return Exposure(found["hit"], found["unknown"], sum(found.values(), Fraction(0)))
+
+
+@given(origins=st.lists(origin_strategy, max_size=6), question=questions)
+def test_weighing_stored_origins_is_the_exact_arithmetic(origins: list[engine.Origin], question: Question) -> None:
+    stored = [engine.encode_origin(origin) for origin in origins]
+    got = weigh(stored, question)
+
+    decoded = [engine.decode_origin(origin) for origin in stored]
+    assert got.lots == [exact_exposure(origin, question) for origin in decoded]
+    assert got.lots == [exposure(origin, question) for origin in decoded]
+    assert got.exposure == sum(got.lots, NO_EXPOSURE)
+    everything: dict[engine.Route, Fraction] = {}
+    for origin in decoded:
+        for route, kg in engine.route_totals(origin).items():
+            everything[route] = everything.get(route, Fraction(0)) + kg
+    assert got.routes == everything
+    symbols = sorted({e for origin in decoded for e in origin}, key=engine.symbol_order)
+    assert list(got.elements) == symbols
+    for symbol in symbols:
+        alone = [{symbol: origin[symbol]} for origin in decoded if symbol in origin]
+        expected = sum((exact_exposure(o, question, plain=True) for o in alone), NO_EXPOSURE)
+        assert got.elements[symbol] == expected
+
+
+@given(origins=st.lists(origin_strategy, max_size=6), question=questions)
+def test_sku_answers_are_the_weighed_lots_worst_first(origins: list[engine.Origin], question: Question) -> None:
+    stored = [engine.encode_origin(origin) for origin in origins]
+    lots = [ProductionLot(f"id-{i}", f"L{i}", "ORG", s) for i, s in enumerate(stored)]
     got = _assess_lots("S", question, lots, 100, windowed=False)
 
-    routes: dict[engine.Route, Fraction] = {}
-    exposure = engine.NO_EXPOSURE
-    answers = []
-    for origin in stored:
-        lot_routes = engine.route_totals(decode_origin(origin))
-        for route, kg in lot_routes.items():
-            routes[route] = routes.get(route, Fraction(0)) + kg
-        lot_exposure = engine.exposure(lot_routes, countries, stages)
-        exposure = exposure + lot_exposure
-        answers.append((lot_exposure.answer(question.threshold), format_percent(lot_exposure.share_percent)))
-    assert [(a.answer, a.share_percent) for a in got.lots or []] == sorted(
-        answers, key=lambda a: -engine.ANSWER_RANK[a[0]]
-    )
+    decoded = [engine.decode_origin(origin) for origin in stored]
+    exposures = [exact_exposure(origin, question) for origin in decoded]
+    answers = [(e.answer(question.threshold), format_percent(e.share_percent)) for e in exposures]
+    assert [(a.answer, a.share_percent) for a in got.lots or []] == sorted(answers, key=lambda a: -ANSWER_RANK[a[0]])
+    whole = sum(exposures, NO_EXPOSURE)
     assert (got.share_percent, got.unknown_percent, got.total_kg) == (
-        format_percent(exposure.share_percent),
-        format_percent(exposure.unknown_percent),
-        format_kg(exposure.total),
+        format_percent(whole.share_percent),
+        format_percent(whole.unknown_percent),
+        format_kg(whole.total),
     )
+    routes: dict[engine.Route, Fraction] = {}
+    for origin in decoded:
+        for route, kg in engine.route_totals(origin).items():
+            routes[route] = routes.get(route, Fraction(0)) + kg
     assert got.routes == route_shares(routes)
     assert got.stages_breakdown == stage_percents(routes)
+    expected_answer = max((a for a, _ in answers), key=ANSWER_RANK.__getitem__, default="unknown")
+    assert got.answer == expected_answer
 
 
 def test_a_burst_of_the_same_new_question_is_computed_once() -> None:

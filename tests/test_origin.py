@@ -6,14 +6,12 @@ from fractions import Fraction
 
 import pytest
 
-from service.numbers import MAX_INTEGER_DIGITS, format_decimal, format_kg, format_percent, parse_decimal, round_to
+from service.numbers import MAX_INTEGER_DIGITS, _format_ratio, format_decimal, format_kg, format_percent, parse_decimal
 from service.origin import (
-    NO_EXPOSURE,
     NONE,
     RECYCLED,
     UNKNOWN,
     Composition,
-    Exposure,
     LotState,
     Origin,
     OriginRuleError,
@@ -26,7 +24,6 @@ from service.origin import (
     default_route,
     derive_compositions,
     distribute,
-    exposure,
     extraction_origin,
     is_resolved_composition,
     make_pool,
@@ -36,8 +33,15 @@ from service.origin import (
     route_totals,
     sorted_routes,
     stage_marginals,
-    worst,
 )
+from service.questions import NO_EXPOSURE, Exposure, Question, worst
+from service.questions import exposure as exposure_of_origin
+
+
+def exposure(routes: Mapping[Route, Fraction], countries: Sequence[str], stages: Sequence[str]) -> Exposure:
+    """The question's kilograms over routes of one element (the engine's per-element rule reduced to routes)."""
+    return exposure_of_origin({"Nd": dict(routes)}, Question(tuple(countries), tuple(stages)))
+
 
 TOLERANCE = Fraction("0.005")
 ASKED = ("mining", "refining", "metal_making", "magnet_making")
@@ -693,8 +697,10 @@ def test_parse_decimal_refusals(value: object) -> None:
         (Decimal("3.5"), 0, Decimal("4")),
     ],
 )
-def test_round_to_is_half_even_and_exact(value: Fraction | Decimal, places: int, expected: Decimal) -> None:
-    assert round_to(value, places) == expected
+def test_written_numbers_are_rounded_half_even_and_exactly(
+    value: Fraction | Decimal, places: int, expected: Decimal
+) -> None:
+    assert Decimal(_format_ratio(*value.as_integer_ratio(), places)) == expected
 
 
 @pytest.mark.parametrize(

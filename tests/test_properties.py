@@ -1,5 +1,6 @@
 """Invariants of the origin engine that the worked examples cannot pin down alone (ORIGIN.md)."""
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -24,7 +25,6 @@ from service.origin import (
     attribute,
     derive_compositions,
     distribute,
-    exposure,
     is_resolved_composition,
     make_pool,
     mass_balance_excess,
@@ -32,6 +32,14 @@ from service.origin import (
     stage_marginals,
     total,
 )
+from service.questions import Exposure, Question
+from service.questions import exposure as exposure_of_origin
+
+
+def exposure(routes: Mapping[Route, Fraction], countries: Sequence[str], stages: Sequence[str]) -> Exposure:
+    """The question's kilograms over routes of one element (the engine's per-element rule reduced to routes)."""
+    return exposure_of_origin({"Nd": dict(routes)}, Question(tuple(countries), tuple(stages)))
+
 
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True, database=None)
 COUNTRIES = ("CN", "AU", "MY", "JP", "US", "EE")

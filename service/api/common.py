@@ -1,17 +1,12 @@
-"""What every router shares: the route class, error responses in the docs, query parsing."""
+"""What every router shares: the route class and error responses in the docs."""
 
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
 from service.api.deps import require_principal
 from service.api.problems import PROBLEM_JSON, ExactJSONRoute
-from service.assessments import DEFAULT_COUNTRIES, DEFAULT_STAGES, Question
-from service.errors import invalid
-from service.numbers import parse_decimal
-from service.origin import STAGES
-from service.schemas import Problem, check_country
+from service.schemas import Problem
 
 _DESCRIPTIONS = {
     400: "The body is not readable JSON.",
@@ -41,30 +36,3 @@ def write_problems(conflict: str) -> dict[int | str, dict[str, Any]]:
 def v1_router(tag: str) -> APIRouter:
     """A ``/v1`` router: decimals parsed exactly, every route behind an API key."""
     return APIRouter(prefix="/v1", tags=[tag], route_class=ExactJSONRoute, dependencies=[Depends(require_principal)])
-
-
-def parse_question(countries: str | None, stages: str | None, threshold_percent: str | None) -> Question:
-    """The assessment query: comma-separated countries and stages, and a threshold from 0 to 100."""
-    country_list = tuple(c.strip() for c in countries.split(",")) if countries is not None else DEFAULT_COUNTRIES
-    for country in country_list:
-        try:
-            check_country(country)
-        except ValueError as exc:
-            raise invalid("countries", f"{country!r} {exc}") from None
-    stage_list = tuple(s.strip() for s in stages.split(",")) if stages is not None else DEFAULT_STAGES
-    for stage in stage_list:
-        if stage not in STAGES:
-            raise invalid("stages", f"{stage!r} is not one of {', '.join(STAGES)}")
-    threshold = Decimal(0)
-    if threshold_percent is not None:
-        try:
-            threshold = parse_decimal(threshold_percent)
-        except ValueError as exc:
-            raise invalid("threshold_percent", str(exc)) from None
-        if not 0 <= threshold <= 100:
-            raise invalid("threshold_percent", "must be between 0 and 100")
-    return Question(
-        countries=tuple(dict.fromkeys(country_list)),
-        stages=tuple(sorted(set(stage_list), key=STAGES.index)),
-        threshold_percent=threshold,
-    )

@@ -20,7 +20,7 @@ from service.events.checks import (
 from service.events.compute import compute_outputs
 from service.events.lookups import Lookups
 from service.events.writes import Made, Writes
-from service.lots import LotRow, LotView, encode_composition, encode_stored_origin, lot_read, stored_origin, views_by_pk
+from service.lots import LotRow, LotView, encode_composition, lot_read, views_by_pk
 from service.models import Event, EventInput, Facility, Lot
 from service.numbers import format_decimal
 from service.schemas import EventCreate, EventRead, InputRead, is_id
@@ -112,7 +112,7 @@ def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Frac
         assert out.facility is not None
         assert out.quantity is not None
         assert out.composition is not None
-        stored = stored_origin(out.origin)
+        stored = engine.stored_origin(out.origin)
         lot = LotRow(
             pk=None,
             id=str(uuid.uuid4()),
@@ -124,7 +124,7 @@ def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Frac
             unit=out.unit or "",
             remaining=out.quantity,
             composition=encode_composition(out.composition),
-            origin=encode_stored_origin(stored),
+            origin=engine.encode_stored_origin(stored),
             element_resolved=out.element_resolved,
             sku_pk=out.sku.pk if out.sku is not None else None,
             status="active",

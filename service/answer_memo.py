@@ -1,0 +1,55 @@
+"""Answers already given, kept per worker and found again by the SKU's revision and the question."""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+from service.schemas import AssessmentRead
+
+
+class AnswerMemo:
+    """SKU answers already given, by SKU revision and question, the least recently asked dropped first.
+
+    A SKU's revision changes in the transaction that records or voids one of its lots, and
+    nothing else changes a stored origin, so an answer found under the revision just read is
+    the answer that would be computed now. Revisions are random tokens: no two databases share one.
+    """
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._capacity = capacity
+        self._answers: OrderedDict[Hashable, AssessmentRead] = OrderedDict()
+        self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable) -> AssessmentRead | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+            return answer
+
+    def put(self, key: Hashable, answer: AssessmentRead) -> None:
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._capacity:
+                self._answers.popitem(last=False)
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], AssessmentRead]) -> AssessmentRead:
+        """The remembered answer, or ``compute()``'s: once, however many requests ask at the same moment.
+
+        Without this, a burst of the same new question would compute the same large answer in
+        every thread at once: as many times the CPU and memory, and every one of them late.
+        """
+        with self._lock:
+            computing = self._computing.setdefault(key, threading.Lock())
+        try:
+            with computing:
+                answer = self.get(key)
+                if answer is None:
+                    answer = compute()
+                    self.put(key, answer)
+                return answer
+        finally:
+            with self._lock:
+                self._computing.pop(key, None)

@@ -1,0 +1,75 @@
+"""Answers: the question buyers and customs lawyers ask, for one lot or for a SKU."""
+
+from typing import Annotated
+
+from fastapi import Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from service import assessments
+from service.answer_memo import AnswerMemo
+from service.api.catalog import SkuPath
+from service.api.common import problems, v1_router
+from service.api.deps import Reader, SessionDep
+from service.api.lots import LotId
+from service.errors import invalid
+from service.questions import Question
+from service.schemas import AssessmentRead, UtcTimestamp
+
+router = v1_router("answers")
+
+Countries = Annotated[
+    str | None,
+    Query(description="Comma-separated ISO 3166-1 alpha-2 codes; default `CN`.", examples=["CN,RU,KP,IR"]),
+]
+Stages = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated stages; default `mining,refining,metal_making,magnet_making`.",
+        examples=["mining,refining"],
+    ),
+]
+Threshold = Annotated[
+    str | None,
+    Query(description="Percent from 0 to 100; `yes` needs a share above it. Default 0.", examples=["0.1"]),
+]
+
+
+@router.get("/lots/{id}/origin", summary="Ask the question for a lot", responses=problems(404, 422))
+async def assess_lot(
+    id: LotId,
+    session: SessionDep,
+    _actor: Reader,
+    countries: Countries = None,
+    stages: Stages = None,
+    threshold_percent: Threshold = None,
+) -> AssessmentRead:
+    """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much."""
+    # One stored origin, read and summed: less work than a hop to the thread pool and back.
+    return assessments.assess_lot(session, id, Question.parse(countries, stages, threshold_percent))
+
+
+@router.get("/skus/{sku}/origin", summary="Ask the question for a SKU", responses=problems(404, 422))
+async def assess_sku(
+    request: Request,
+    sku: SkuPath,
+    session: SessionDep,
+    _actor: Reader,
+    countries: Countries = None,
+    stages: Stages = None,
+    threshold_percent: Threshold = None,
+    produced_from: Annotated[UtcTimestamp | None, Query(description="Only lots made at or after this time.")] = None,
+    produced_to: Annotated[UtcTimestamp | None, Query(description="Only lots made before this time.")] = None,
+    lots_limit: Annotated[int, Query(ge=0, le=1000, description="List at most this many lots (worst first).")] = 100,
+) -> AssessmentRead:
+    """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots."""
+    question = Question.parse(countries, stages, threshold_percent)
+    if produced_from and produced_to and produced_from >= produced_to:
+        raise invalid("produced_to", "must be later than produced_from")
+    # Asked again at the same revision, the answer is already known: give it on the event loop.
+    # Otherwise it is computed from every production lot, in a thread so other requests go on.
+    asked = assessments.ask_sku(session, sku, question, produced_from, produced_to, lots_limit)
+    memo: AnswerMemo = request.app.state.answers
+    remembered = memo.get(asked.key)
+    if remembered is not None:
+        return remembered
+    return await run_in_threadpool(assessments.assess_sku, session, asked, memo)

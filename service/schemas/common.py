@@ -1,0 +1,132 @@
+"""Shared pieces of the API contract: codes, countries, decimals, timestamps, pages and problems."""
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Generic, Literal, TypeVar
+
+import iso3166
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+from stdnum import ean
+
+from service.numbers import DECIMAL_PATTERN, parse_decimal
+from service.origin import MATERIALS, NONE, RECYCLED, STAGES, UNKNOWN
+
+CODE_PATTERN = r"^[A-Za-z0-9\-_.:]{1,64}$"
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters (a NUL cannot be stored)
+Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=TEXT_PATTERN)]
+LotId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+Stage = Literal["mining", "refining", "metal_making", "magnet_making", "manufacturing"]
+Material = Literal["ore", "concentrate", "intermediate", "oxide", "metal", "alloy", "magnet", "component", "product"]
+Unit = Literal["kg", "t", "g", "pcs"]
+EventType = Literal["extraction", "receipt", "processing", "transfer"]
+AnswerValue = Literal["yes", "no", "unknown"]
+assert set(Material.__args__) == set(MATERIALS)  # type: ignore[attr-defined]
+assert tuple(Stage.__args__) == STAGES  # type: ignore[attr-defined]
+
+
+def is_code(value: str) -> bool:
+    return re.fullmatch(CODE_PATTERN, value) is not None
+
+
+def is_id(value: str) -> bool:
+    return re.fullmatch(ID_PATTERN, value) is not None
+
+
+def check_country(value: str) -> str:
+    if value not in iso3166.countries_by_alpha2:
+        raise ValueError('must be an ISO 3166-1 alpha-2 country code in upper case, such as "AU"')
+    return value
+
+
+def check_route_value(value: str) -> str:
+    if value in (UNKNOWN, NONE, RECYCLED):
+        return value
+    return check_country(value)
+
+
+def check_gtin(value: str) -> str:
+    if len(value) not in (8, 12, 13, 14) or not value.isdigit() or not ean.is_valid(value):
+        raise ValueError("must be a GTIN of 8, 12, 13 or 14 digits with a valid check digit")
+    return value
+
+
+def check_timestamp(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise ValueError('must be an RFC 3339 timestamp string such as "2025-06-01T00:00:00Z"')
+    return value
+
+
+def to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
+
+
+Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(check_country)]
+RouteValue = Annotated[str, AfterValidator(check_route_value)]
+Gtin = Annotated[str, AfterValidator(check_gtin)]
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(check_timestamp),
+    Field(description="RFC 3339 timestamp with an offset; stored and written in UTC."),
+]
+UtcTimestamp = Annotated[Timestamp, AfterValidator(to_utc)]
+DecimalIn = Annotated[
+    Decimal,
+    BeforeValidator(parse_decimal),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": DECIMAL_PATTERN}, {"type": "number"}],
+            "description": "An exact decimal, preferably written as a string.",
+            "examples": ["12.5"],
+        }
+    ),
+]
+DecimalOut = Annotated[str, Field(pattern=DECIMAL_PATTERN, examples=["12.5"])]
+
+
+class Contract(BaseModel):
+    """Request bodies refuse fields they do not know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ProblemFieldError(BaseModel):
+    field: str = Field(examples=["outputs.0.quantity"])
+    message: str = Field(examples=["must be positive"])
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: why a request was refused. Nothing was recorded."""
+
+    type: str = Field(examples=["urn:lodestone:problem:invalid"])
+    title: str = Field(examples=["Invalid request"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["outputs.0.quantity: must be positive"])
+    errors: list[ProblemFieldError] | None = None
+    request_id: str = Field(description="The request's id, also in the `X-Request-ID` header: quote it to support.")

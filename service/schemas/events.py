@@ -1,0 +1,115 @@
+"""Events as the API takes and gives them (ORIGIN.md says which fields each type takes)."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from service.schemas.common import (
+    TEXT_PATTERN,
+    Code,
+    Contract,
+    DecimalIn,
+    DecimalOut,
+    EventType,
+    LotId,
+    Material,
+    RouteValue,
+    Stage,
+    Unit,
+    UtcTimestamp,
+)
+from service.schemas.lots import LotRead
+
+
+class DeclaredRoute(Contract):
+    route: dict[Stage, RouteValue] = Field(
+        description="Stage -> country, `unknown`, `none`, or `recycled` (mining only). "
+        "Stages left out take the defaults."
+    )
+    percent: DecimalIn
+
+
+class InputCreate(Contract):
+    lot: LotId | None = Field(None, description="The lot's id; or name it by `lot_code` and `organization`.")
+    lot_code: Code | None = None
+    organization: Code | None = None
+    quantity: DecimalIn
+
+
+class OutputCreate(Contract):
+    code: Code
+    material: Material | None = None
+    quantity: DecimalIn | None = None
+    unit: Unit | None = None
+    composition: dict[str, DecimalIn] | None = Field(
+        None, description="Kilograms of each element (or `REE`) in the whole lot."
+    )
+    sku: Code | None = None
+    facility: Code | None = Field(None, description="Transfers only: the receiving facility.")
+    declared_origin: list[DeclaredRoute] | None = Field(None, description="Receipts only.")
+
+
+EVENT_EXAMPLE: dict[str, Any] = {
+    "type": "processing",
+    "facility": "KUANTAN",
+    "stage": "refining",
+    "occurred_at": "2025-06-01T00:00:00Z",
+    "reference": "BATCH-2025-0601",
+    "inputs": [{"lot_code": "KU-IN-1", "organization": "LYNAS", "quantity": "10000"}],
+    "outputs": [
+        {
+            "code": "KU-NDPR-1",
+            "material": "oxide",
+            "quantity": "1200",
+            "unit": "kg",
+            "composition": {"Nd": "880", "Pr": "290"},
+        }
+    ],
+}
+
+
+class EventCreate(Contract):
+    type: EventType
+    facility: Code
+    stage: Stage | None = None
+    occurred_at: UtcTimestamp
+    reference: Annotated[str, StringConstraints(max_length=200, pattern=TEXT_PATTERN)] | None = None
+    inputs: list[InputCreate] = Field(default_factory=list, max_length=1000)
+    outputs: list[OutputCreate] = Field(max_length=1000)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
+
+class EventBatchCreate(Contract):
+    events: list[EventCreate] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Applied in order, all or nothing; later events may consume earlier lots.",
+    )
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"events": [EVENT_EXAMPLE]}]})
+
+
+class InputRead(BaseModel):
+    lot: str
+    code: str
+    organization: str
+    quantity: DecimalOut
+
+
+class EventBatchRead(BaseModel):
+    events: list["EventRead"]
+
+
+class EventRead(BaseModel):
+    id: str
+    type: EventType
+    facility: str
+    stage: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+    reference: str | None
+    status: Literal["recorded", "voided"]
+    inputs: list[InputRead]
+    outputs: list[LotRead]
