@@ -7,11 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
-from service.lots import LotRow
+from service.lots import LOT_ROW_FIELDS, LotRow
 
 EVENT = SQLModel.metadata.tables["event"]
 EVENT_INPUT = SQLModel.metadata.tables["event_input"]
 LOT = SQLModel.metadata.tables["lot"]
+# A lot's row is its LotRow (less the key the database gives it) and where its event put it.
+LOT_INSERT_FIELDS = tuple(name for name in LOT_ROW_FIELDS if name != "pk")
+LOT_PLACEMENT_FIELDS = ("event_pk", "position", "is_production")
 
 
 @dataclass(frozen=True)
@@ -48,28 +51,13 @@ class Writes:
         session.execute(
             sa.insert(LOT).values(event_pk=_pk_of(EVENT, "event_id")),
             [
-                {
-                    "id": lot.id,
-                    "code": lot.code,
-                    "organization_pk": lot.organization_pk,
-                    "facility_pk": lot.facility_pk,
+                {name: getattr(made.lot, name) for name in LOT_INSERT_FIELDS}
+                | {
                     "event_id": self.events[made.event]["id"],
                     "position": made.position,
-                    "material": lot.material,
-                    "quantity": lot.quantity,
-                    "unit": lot.unit,
-                    "remaining": lot.remaining,
-                    "composition": lot.composition,
-                    "origin": lot.origin,
-                    "element_resolved": lot.element_resolved,
                     "is_production": made.is_production,
-                    "sku_pk": lot.sku_pk,
-                    "status": lot.status,
-                    "occurred_at": lot.occurred_at,
-                    "recorded_at": lot.recorded_at,
                 }
                 for made in self.lots
-                for lot in (made.lot,)
             ],
         )
         if self.inputs:
