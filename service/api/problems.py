@@ -5,6 +5,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from anyio import move_on_after
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -153,6 +154,32 @@ class ExactJSONRoute(APIRoute):
         return exact_handler
 
 
+# Refusing a body before it is all read: uvicorn closes the socket after the answer when the
+# client sent `Connection: close` (urllib always does), and a socket closed with request bytes
+# unread makes the kernel send a reset; a client still sending then fails and never reads the
+# 413 (RFC 9112, 9.6). So the rest of a refused body is read and dropped first. That costs no
+# memory (each chunk is dropped; uvicorn stops reading the socket past 64 KiB buffered), only
+# time and bandwidth, hence bounds: 8 MiB (eight times the default limit, an honest mistake's
+# size, a fraction of a second on a LAN) within 10 seconds. Past them the 413 says
+# `Connection: close`, and a client still sending may see a reset instead.
+DISCARD_BYTES = 8 * 1024 * 1024
+DISCARD_SECONDS = 10.0
+
+
+async def _discard_rest(receive: Receive) -> bool:
+    """Read and drop the rest of a refused body; False if it did not end within the bounds."""
+    discarded = 0
+    with move_on_after(DISCARD_SECONDS):
+        while discarded <= DISCARD_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return False
+            discarded += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+    return False
+
+
 class BodyLimit:
     """Refuse bodies over ``max_bytes`` with 413 before any handler reads them."""
 
@@ -164,11 +191,15 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"The body is larger than {self.max_bytes} bytes.")
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await problem(413, too_large.detail, too_large.slug)(scope, receive, send)
+            if headers.get(b"expect", b"").lower() == b"100-continue":
+                # The client waits for our go-ahead before sending the body: it is never sent.
+                await self._refuse(scope, receive, send, body_ended=False)
+            else:
+                ended = int(length) <= DISCARD_BYTES and await _discard_rest(receive)
+                await self._refuse(scope, receive, send, body_ended=ended)
             return
         chunks: list[bytes] = []
         size = 0
@@ -179,11 +210,13 @@ class BodyLimit:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
+            more = message.get("more_body", False)
             if size > self.max_bytes:
-                await problem(413, too_large.detail, too_large.slug)(scope, receive, send)
+                chunks.clear()
+                ended = not more or await _discard_rest(receive)
+                await self._refuse(scope, receive, send, body_ended=ended)
                 return
             chunks.append(chunk)
-            more = message.get("more_body", False)
         replayed = False
 
         async def replay() -> Message:
@@ -194,3 +227,11 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, body_ended: bool) -> None:
+        # A body not read to its end is cut off by closing the connection after the answer
+        # (RFC 9110, 15.5.14); uvicorn closes on `Connection: close`, and would otherwise keep
+        # reading and dropping the rest without bound, or wait for a body never sent.
+        too_large = PayloadTooLarge(f"The body is larger than {self.max_bytes} bytes.")
+        headers = None if body_ended else {"Connection": "close"}
+        await problem(413, too_large.detail, too_large.slug, headers=headers)(scope, receive, send)
