@@ -1,4 +1,4 @@
-"""Every worked example of the contract, replayed through the HTTP API against an empty database."""
+"""Every worked example of the contract (``docs/contract/vectors``), replayed through HTTP against an empty database."""
 
 import json
 from decimal import Decimal
@@ -8,9 +8,21 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SPEC_DIR
+from service.contract import CONTRACT_DIR
 
-VECTORS = sorted((SPEC_DIR / "vectors").glob("*.json"))
+VECTOR_DIR = CONTRACT_DIR / "vectors"
+# Vectors of the contract that this version does not replay yet, and the issue that will. Nothing else is skipped.
+PENDING = {
+    "13-rules-mass": "issue 10: rules",
+    "14-rules-value": "issue 10: rules",
+    "15-rules-dates": "issue 10: rules",
+    "16-elements": "issue 10: rules",
+}
+VECTORS = sorted(path for path in VECTOR_DIR.glob("*.json") if path.stem not in PENDING)
+# What the replay below checks. A vector asking for more fails, rather than being checked in part.
+STEP_KINDS = frozenset({"event", "void_step", "assess"})
+EXPECT_KEYS = frozenset({"status", "why", "outputs", "answer", "share_percent", "unknown_percent", "total_kg", "lots"})
+ORIGIN_KEYS = frozenset({"total_kg", "element_resolved", "routes", "stages"})
 KG_TOLERANCE = Decimal("1e-8")
 PERCENT_TOLERANCE = Decimal("0.00001")
 
@@ -39,6 +51,7 @@ def snapshot(client: TestClient) -> list[Any]:
 
 
 def check_origin(code: str, actual: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert set(expected) <= ORIGIN_KEYS, (code, "the replay does not check", sorted(set(expected) - ORIGIN_KEYS))
     assert close(actual["total_kg"], expected["total_kg"], KG_TOLERANCE), code
     assert actual["element_resolved"] == expected["element_resolved"], code
     got = {route_key(r["route"]): r for r in actual["routes"]}
@@ -70,6 +83,10 @@ def test_vector(client: TestClient, path: Path) -> None:
     event_ids: dict[int, str] = {}
     for index, step in enumerate(vector["steps"]):
         expect = step["expect"]
+        kinds = set(step) - {"expect", "query"}
+        assert len(kinds) == 1, (index, "a step does one thing", sorted(kinds))
+        assert kinds <= STEP_KINDS, (index, "the replay does not know the step", sorted(kinds))
+        assert set(expect) <= EXPECT_KEYS, (index, "the replay does not check", sorted(set(expect) - EXPECT_KEYS))
         if "event" in step:
             before = snapshot(client)
             response = client.post("/v1/events", json=step["event"])
@@ -103,5 +120,13 @@ def test_vector(client: TestClient, path: Path) -> None:
                 assert {lot["code"]: lot["answer"] for lot in answer["lots"]} == expect["lots"], (index, answer)
 
 
-def test_every_vector_file_is_replayed() -> None:
-    assert len(VECTORS) >= 12
+def test_every_vector_file_is_replayed_or_pending() -> None:
+    files = {path.name for path in VECTOR_DIR.iterdir()}
+    assert "README.md" in files, f"{VECTOR_DIR} is not the contract's vectors folder"
+    others = sorted(name for name in files if name != "README.md" and not name.endswith(".json"))
+    assert not others, f"files in {VECTOR_DIR} that are neither a vector nor its README: {others}"
+    vectors = {name.removesuffix(".json") for name in files if name.endswith(".json")}
+    stale = set(PENDING) - vectors
+    assert not stale, f"pending vectors that the contract no longer has: {sorted(stale)}"
+    assert {path.stem for path in VECTORS} == vectors - set(PENDING)
+    assert len(VECTORS) >= 12, "01 to 12 are replayed since contract 1.0"

@@ -1,0 +1,47 @@
+"""The contract this service implements: its documents, shipped in ``docs/contract``, and what is not built yet.
+
+``docs/contract`` is a byte-for-byte copy of one version of the contract, replaced whole when the
+contract changes. It sits beside the package, as ``alembic/`` does, so it is found in a source
+checkout and in the editable install that ``make run`` and the Dockerfile make.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTRACT_DIR = Path(__file__).resolve().parent.parent / "docs" / "contract"
+CONTRACT_VERSION = "1.1"
+
+# What contract 1.1 asks for that this version of the service does not do yet (issue 10 builds it):
+# every contract page served at /contract/ lists these at its top. Delete an entry when it is built.
+NOT_IMPLEMENTED = (
+    "Compliance rules: everything in `RULES.md` and `rules.json`.",
+    "`GET /v1/lots/{id}/compliance` and `GET /v1/skus/{sku}/compliance`.",
+    "`GET /v1/rules`, `GET /v1/rules/{id}` and `POST /v1/rules`.",
+    "`GET /v1/prices` and `POST /v1/prices`.",
+    "The `elements` query of an assessment, and the answer's `elements_breakdown`.",
+    "A lot's `value` (`{amount, currency}` on an event's output, and on the lot read back).",
+)
+
+
+@dataclass(frozen=True)
+class Document:
+    name: str  # its path in docs/contract, which is also its URL under /contract/
+    summary: str
+
+    @property
+    def path(self) -> Path:
+        return CONTRACT_DIR / self.name
+
+    @property
+    def is_markdown(self) -> bool:
+        return self.name.endswith(".md")
+
+
+DOCUMENTS = (
+    Document("API.md", "The REST contract: paths, fields, status codes, credentials."),
+    Document("ORIGIN.md", "Origin semantics: what each event does to origin, the order of checks, the questions."),
+    Document("RULES.md", "Compliance rules: rules with dates, prices, and the compliance answers."),
+    Document("rules.json", "The built-in rules of RULES.md, as JSON."),
+    Document("vectors/README.md", "The worked examples: how each vector file is replayed through the API."),
+)
+DOCUMENTS_BY_NAME = {document.name: document for document in DOCUMENTS}
