@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api import admin, catalog, events, health, lots
+from service.api import admin, catalog, contract, events, health, lots
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import BodyLimit, install_problem_handlers
@@ -34,7 +34,10 @@ honest about what nobody has shown (`unknown`).
   the same key with another body is 422; one still running is 409. Kept 24 hours.
 * Every answer carries `X-Request-ID` (yours, if you send a well-formed one).
 * Decimals are JSON strings and exact; errors are RFC 9457 problem details.
-* Origin semantics: `ORIGIN.md` of the contract.
+* The contract, as readable pages ([contents](/contract/)): [API.md](/contract/API.md) (paths,
+  fields, status codes), origin semantics in [ORIGIN.md](/contract/ORIGIN.md), compliance rules in
+  [RULES.md](/contract/RULES.md) and the [worked examples](/contract/vectors/README.md). Each page says
+  at its top what this version of the service does not do yet.
 """
 
 
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lots.answer_router,
         admin.key_router,
         admin.audit_router,
+        contract.router,
     ):
         app.include_router(router)
     app.openapi = _documented(app)  # type: ignore[method-assign]
