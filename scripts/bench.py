@@ -18,8 +18,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +32,8 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+
+from service.serving import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -50,37 +50,12 @@ class Load:
     p99_ms: float
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def server(db_url: str, workers: int, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTONE_")}
     env |= {"LODESTONE_DATABASE_URL": db_url, "LODESTONE_ADMIN_KEY": KEY}
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [str(BIN / "lodestone"), "serve", "--port", str(port), "--workers", str(workers)],
-            env=env, stdout=sink, stderr=sink, start_new_session=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise SystemExit(f"server did not start; see {log}")
-        yield base, process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+    with serving(env, log, options=["--workers", str(workers)], grace=60) as started:
+        yield started.base_url, started.process
 
 
 def line_events(line: int, depth: int, sku: str, prefix: str = "L") -> list[dict[str, Any]]:

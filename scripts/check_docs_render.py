@@ -19,11 +19,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -33,6 +31,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from service.serving import ServerNotReady, serving, stop_process_group
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -83,13 +83,6 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------------------------- server
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
         with _DIRECT.open(url, timeout=timeout) as response:
@@ -110,29 +103,6 @@ def server_env(database: Path) -> dict[str, str]:
     return env
 
 
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no output)"
-    kept = text.strip().splitlines()[-lines:]
-    return "\n".join("    " + line for line in kept) if kept else "    (no output)"
-
-
-def stop_process_group(process: "subprocess.Popen[Any]", grace: float = 10.0) -> None:
-    """SIGTERM the process group we started, then SIGKILL it if it lingers."""
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def migrate(lodestone: Path, env: dict[str, str], workdir: Path) -> None:
     try:
         result = subprocess.run(
@@ -146,57 +116,21 @@ def migrate(lodestone: Path, env: dict[str, str], workdir: Path) -> None:
     log(f"ok: migrated a temporary SQLite database ({env['LODESTONE_DATABASE_URL']})")
 
 
-def wait_until_healthy(process: "subprocess.Popen[bytes]", base_url: str, log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last_error = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CheckFailed(
-                f"the server exited with status {process.returncode} before /healthz answered; its output:\n"
-                + tail(log_path)
-            )
-        try:
-            status, body = http_get(f"{base_url}/healthz", timeout=2.0)
-        except (OSError, urllib.error.URLError) as exc:
-            last_error = str(exc)
-        else:
-            if status == 200:
-                return
-            last_error = f"HTTP {status}: {body[:200]!r}"
-        time.sleep(0.2)
-    raise CheckFailed(
-        f"/healthz did not answer 200 within {timeout:.0f} s (last: {last_error}); server output:\n" + tail(log_path)
-    )
-
-
 @contextlib.contextmanager
 def running_server(lodestone: Path, workdir: Path, startup_timeout: float) -> Iterator[str]:
     """Migrate a fresh database and serve it on a free loopback port; yields the base URL."""
     env = server_env(workdir / "db.sqlite")
     migrate(lodestone, env, workdir)
-    port = free_port()
-    base_url = f"http://{HOST}:{port}"
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(lodestone), "serve", "--host", HOST, "--port", str(port)],
-            env=env,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so stopping it stops everything it spawned
-        )
-        try:
-            wait_until_healthy(process, base_url, log_path, startup_timeout)
-            log(f"ok: server (pid {process.pid}) answers {base_url}/healthz")
-            yield base_url
-        finally:
-            stop_process_group(process)
-            if process.poll() is None:
-                print(f"warning: could not stop the server (pid {process.pid})", file=sys.stderr)
-            else:
-                log(f"server (pid {process.pid}) stopped")
+    try:
+        with serving(
+            env, workdir / "server.log", options=["--host", HOST], cwd=workdir, timeout=startup_timeout
+        ) as server:
+            log(f"ok: server (pid {server.process.pid}) answers {server.base_url}/readyz")
+            yield server.base_url
+    except ServerNotReady as exc:
+        raise CheckFailed(str(exc)) from exc
+    finally:
+        log("server stopped")
 
 
 # ------------------------------------------------------------------------------------------- chromium

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
-from tests.servers import free_port
+from service.serving import serving
 
 LODESTONE = str(Path(sys.executable).parent / "lodestone")
 
@@ -64,30 +63,13 @@ def test_openapi_command_prints_the_document(env: dict[str, str]) -> None:
 
 
 def test_serve_migrates_and_answers_with_the_generated_key(env: dict[str, str], tmp_path: Path) -> None:
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen([LODESTONE, "serve", "--port", str(port)], env=env, stdout=sink, stderr=sink)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            assert server.poll() is None, log.read_text()
-            time.sleep(0.2)
+    with serving(env, tmp_path / "server.log") as server:
+        base = server.base_url
         key = run(env, "key").strip()
         assert httpx.get(f"{base}/v1/organizations").status_code == 401
         response = httpx.get(f"{base}/v1/organizations", headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 200
         assert response.json() == {"items": [], "next_cursor": None}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_keys_create_prints_a_working_key_once(env: dict[str, str]) -> None:

@@ -7,10 +7,8 @@ HEALTHCHECK probed against it; compose.yaml is read to check how its services wa
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 from dataclasses import dataclass
 from fnmatch import fnmatch
@@ -20,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+from service.serving import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -95,13 +95,6 @@ def copy_sources(instruction: Instruction) -> list[str]:
     return sources
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_hadolint_finds_nothing() -> None:
     if not HADOLINT.is_file():
         message = f"hadolint is not installed at {HADOLINT}: pip install -e '.[dev]'"
@@ -140,28 +133,14 @@ def test_cmd_line_serves_the_api_and_the_healthcheck_sees_it(tmp_path: Path) -> 
     probe[0] = sys.executable
 
     log = tmp_path / "server.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen([str(BIN / "lodestone"), *command[1:]], cwd=ROOT, env=env, stdout=sink, stderr=sink)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "no 200 from /readyz within 60 s:\n" + log.read_text()
-            time.sleep(0.2)
+    with serving(env, log, command=[str(BIN / "lodestone"), *command[1:]], port=port, cwd=ROOT) as server:
         assert f"0.0.0.0:{port}" in log.read_text(), "the CMD's --host and the PORT variable were not both applied"
-        answer = httpx.get(f"{base}/v1/organizations", headers={"Authorization": "Bearer container-test-key"})
+        answer = httpx.get(
+            f"{server.base_url}/v1/organizations", headers={"Authorization": "Bearer container-test-key"}
+        )
         assert answer.status_code == 200, answer.text
         healthy = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30, check=False)
         assert healthy.returncode == 0, healthy.stderr
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     unhealthy = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30, check=False)
     assert unhealthy.returncode != 0
 
