@@ -115,9 +115,9 @@ def test_every_document_of_the_contract_is_served() -> None:
     assert documents == {document.name for document in DOCUMENTS}
 
 
-def test_the_service_package_is_this_checkouts(record_property: Callable[[str, object], None]) -> None:
-    # tests/test_fresh_clone.py reads this property: the clone's suite must import the clone's package.
-    record_property("service_file", service.__file__)
+def test_the_service_package_is_this_checkouts(record_testsuite_property: Callable[[str, object], None]) -> None:
+    # tests/test_fresh_clone.py reads this from the JUnit report: the clone's suite must import the clone's package.
+    record_testsuite_property("service_file", service.__file__)
     assert Path(service.__file__).resolve().parent == ROOT / "service"
     assert CONTRACT_DIR == ROOT / "docs" / "contract"
 
