@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api import admin, catalog, contract, events, health, lots
+from service.answer_memo import AnswerMemo
+from service.api import admin, answers, catalog, contract, events, health, lots
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import BodyLimit, install_problem_handlers
-from service.assessments import AnswerMemo
 from service.config import Settings, get_settings
 from service.db import SIDE_CONNECTIONS, create_db_engine
 from service.migrations import head_revision
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = create_db_engine(settings)
+    app.state.database_is_local = app.state.engine.dialect.name == "sqlite"
     app.state.admin_keys = settings.accepted_admin_keys()
     app.state.answers = AnswerMemo()
     app.state.side_connections = CapacityLimiter(SIDE_CONNECTIONS)
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog.sku_router,
         events.router,
         lots.router,
-        lots.answer_router,
+        answers.router,
         admin.key_router,
         admin.audit_router,
         contract.router,

@@ -23,7 +23,6 @@ from service.db import create_db_engine
 from service.migrations import upgrade
 
 ADMIN_KEY = "test-admin-key"
-SPEC_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "spec"
 POSTGRES_URL = os.environ.get("LODESTONE_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("LODESTONE_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL or REQUIRE_POSTGRES else ["sqlite"]

@@ -9,7 +9,7 @@ from service import assessments
 from service.answer_memo import AnswerMemo
 from service.api.catalog import SkuPath
 from service.api.common import problems, v1_router
-from service.api.deps import Reader, SessionDep
+from service.api.deps import Reader, SessionDep, run_database_work
 from service.api.lots import LotId
 from service.errors import invalid
 from service.questions import Question
@@ -36,6 +36,7 @@ Threshold = Annotated[
 
 @router.get("/lots/{id}/origin", summary="Ask the question for a lot", responses=problems(404, 422))
 async def assess_lot(
+    request: Request,
     id: LotId,
     session: SessionDep,
     _actor: Reader,
@@ -44,8 +45,8 @@ async def assess_lot(
     threshold_percent: Threshold = None,
 ) -> AssessmentRead:
     """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much."""
-    # One stored origin, read and summed: less work than a hop to the thread pool and back.
-    return assessments.assess_lot(session, id, Question.parse(countries, stages, threshold_percent))
+    question = Question.parse(countries, stages, threshold_percent)
+    return await run_database_work(request, assessments.assess_lot, session, id, question)
 
 
 @router.get("/skus/{sku}/origin", summary="Ask the question for a SKU", responses=problems(404, 422))
@@ -65,9 +66,11 @@ async def assess_sku(
     question = Question.parse(countries, stages, threshold_percent)
     if produced_from and produced_to and produced_from >= produced_to:
         raise invalid("produced_to", "must be later than produced_from")
-    # Asked again at the same revision, the answer is already known: give it on the event loop.
+    # Asked again at the same revision, the answer is already known: give it without computing.
     # Otherwise it is computed from every production lot, in a thread so other requests go on.
-    asked = assessments.ask_sku(session, sku, question, produced_from, produced_to, lots_limit)
+    asked = await run_database_work(
+        request, assessments.ask_sku, session, sku, question, produced_from, produced_to, lots_limit
+    )
     memo: AnswerMemo = request.app.state.answers
     remembered = memo.get(asked.key)
     if remembered is not None:

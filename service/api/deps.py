@@ -2,10 +2,10 @@
 
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
-from fastapi.concurrency import run_in_threadpool
+from fastapi.concurrency import contextmanager_in_threadpool, run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -17,20 +17,46 @@ from service.config import Settings
 from service.db import SESSION_CONNECTIONS, transaction
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key in `X-API-Key`.")
 
 
+def reads_on_loop(request: Request) -> bool:
+    """Whether this request's database work may run on the event loop instead of a worker thread.
+
+    Only a read, and only on SQLite: there a read is a call into a library on a local file that
+    never waits for a lock (WAL), and costs less than the hop to a thread and back (BENCHMARKS.md,
+    "database work on the event loop"). On PostgreSQL every statement is a network round trip, and
+    a write may wait for locks or for its commit to reach the disk: either would stall every other
+    request of the worker, so they run in threads.
+    """
+    return request.method in READ_METHODS and request.app.state.database_is_local
+
+
+async def run_database_work(request: Request, work: Callable[..., T], *args: object) -> T:
+    """``work(*args)``: on the event loop where ``reads_on_loop`` allows, otherwise in a worker thread."""
+    if reads_on_loop(request):
+        return work(*args)
+    return await run_in_threadpool(work, *args)
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's one transaction, committed when the handler returns.
 
-    Async on purpose: opening and committing run on the event loop, so a request that
-    holds a lock never needs a second worker thread to release it. Every wait (a pool
-    connection, a row lock, SQLite's write lock) happens inside the handler's one thread.
+    Opening it touches nothing (the first statement begins it). Committing or rolling back runs
+    in a thread of its own limiter (``contextmanager_in_threadpool``), so a request that holds a
+    lock never waits for a pool thread to release it, and never blocks the event loop while
+    PostgreSQL or the disk answers; only SQLite reads finish on the loop (see ``reads_on_loop``).
     """
-    with transaction(request.app.state.engine, write=request.method not in READ_METHODS) as session:
-        yield session
+    manager = transaction(request.app.state.engine, write=request.method not in READ_METHODS)
+    if reads_on_loop(request):
+        with manager as session:
+            yield session
+    else:
+        async with contextmanager_in_threadpool(manager) as session:
+            yield session
 
 
 # At most SESSION_CONNECTIONS transactions at once; the pool has room for them all. Requests beyond wait
@@ -62,13 +88,8 @@ async def require_principal(
     else:
         presented = x_api_key
     keys = request.app.state.admin_keys
-    if request.method in READ_METHODS:
-        # A read never waits for a lock (WAL on SQLite, MVCC on PostgreSQL): one indexed
-        # lookup on the event loop costs less than a hop to the thread pool.
-        principal = authenticate(session, presented, keys)
-    else:
-        # A write's first statement takes its lock (BEGIN IMMEDIATE on SQLite): wait in a thread.
-        principal = await run_in_threadpool(authenticate, session, presented, keys)
+    # A write's first statement takes its lock (BEGIN IMMEDIATE on SQLite), so it waits in a thread.
+    principal = await run_database_work(request, authenticate, session, presented, keys)
     request.state.principal = principal
     return principal
 
