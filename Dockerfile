@@ -4,22 +4,22 @@
 # Rollout: run `lodestone migrate` once (compose.yaml's `migrate` service, or a Kubernetes Job),
 # then start the new version. `lodestone serve` also migrates on start, a no-op once at head.
 
-# Builder: a virtualenv with the pinned dependencies; only pyproject.toml and the package marker
-# are copied in, so editing the code never reinstalls the dependencies.
+# Builder: a virtualenv with the locked dependencies. The lock is copied in alone and installed
+# first, so editing the code or pyproject.toml's tool settings never reinstalls the dependencies.
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /app
-COPY pyproject.toml ./
-# The pins of [project.dependencies] (the PostgreSQL driver among them).
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
-        > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt
+COPY requirements/runtime.lock requirements/runtime.lock
+# Every package of the runtime tree (the PostgreSQL driver and the build backend among them) at the
+# version and hash `make lock` resolved for CPython 3.11 on Linux x86_64: this image on amd64.
+RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.lock
 # Editable, so `service` is imported from /app/service beside alembic.ini (service/migrations.py
-# finds the migrations relative to the package). The running image installs nothing: pip and
-# the old setuptools that venv bundles are removed.
+# finds the migrations relative to the package), built by the locked setuptools. The running image
+# installs nothing: pip and setuptools are removed.
+COPY pyproject.toml ./
 COPY service/__init__.py service/__init__.py
-RUN pip install --no-cache-dir --no-deps --editable . \
+RUN pip install --no-cache-dir --no-deps --no-build-isolation --editable . \
     && pip uninstall --yes setuptools pip
 
 FROM python:3.11-slim

@@ -4,25 +4,43 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# Every package, hashed, as `make lock` resolved it for the image's CPython 3.11 on Linux x86_64.
+RUNTIME_LOCK := requirements/runtime.lock
+DEV_LOCK := requirements/dev.lock
 PORT ?= 8000
 export LODESTONE_DATABASE_URL ?= sqlite:///./data/lodestone.db
 
-.PHONY: run test lint fmt openapi bench docs-check clean install
+.PHONY: run test lint fmt openapi bench docs-check clean install lock
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==25.3"
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+# The project goes in last, editable and without dependencies (a lock cannot hash it), built by the
+# locked setuptools instead of one fetched for a throwaway build environment.
+$(STAMP): pyproject.toml $(RUNTIME_LOCK) | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r $(RUNTIME_LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-$(DEV_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[dev]"
+$(DEV_STAMP): pyproject.toml $(DEV_LOCK) | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP) $@
 
 install: $(STAMP)
+
+# After editing pyproject.toml's dependencies: re-resolve both locks, keeping every other pin that
+# still fits (LOCK_ARGS=--upgrade moves everything to the newest allowed). The dev lock is resolved
+# within the runtime lock, so the tests run on exactly what ships. setuptools (the build backend)
+# comes in on stdin.
+LOCK_COMPILE = $(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+	| $(VENV)/bin/uv pip compile --quiet pyproject.toml - --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	  --generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
+lock: $(DEV_STAMP)
+	$(LOCK_COMPILE) --output-file $(RUNTIME_LOCK)
+	$(LOCK_COMPILE) --extra dev --constraint $(RUNTIME_LOCK) --output-file $(DEV_LOCK)
 
 run: $(STAMP)
 	@$(VENV)/bin/lodestone demo

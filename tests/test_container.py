@@ -172,13 +172,16 @@ def test_dependencies_are_installed_before_the_code_is_copied() -> None:
             if instruction.keyword == keyword and words <= set(instruction.arguments.split())
         )
 
-    install = first("RUN", {"pip", "install", "-r"})
-    assert first("COPY", {"pyproject.toml"}) < install < first("COPY", {"--from=builder", "/opt/venv"})
+    # The whole runtime tree from the lock, every file checked against its hash, before any project file.
+    install = first("RUN", {"pip", "install", "--require-hashes", "-r", "requirements/runtime.lock"})
+    assert first("COPY", {"requirements/runtime.lock"}) < install < first("COPY", {"--from=builder", "/opt/venv"})
+    editable = first("RUN", {"pip", "install", "--no-deps", "--editable", "."})
+    assert install < first("COPY", {"pyproject.toml"}) < editable
     assert install < first("COPY", {"service"})
-    # Editing the code must not rebuild the venv: the builder sees only the project file and the package marker.
+    # Editing the code must not rebuild the venv: the builder sees the lock, the project file and the package marker.
     builder = stages()[0]
     copied = {source for ins in builder if ins.keyword == "COPY" for source in copy_sources(ins)}
-    assert copied == {"pyproject.toml", "service/__init__.py"}
+    assert copied == {"requirements/runtime.lock", "pyproject.toml", "service/__init__.py"}
 
 
 def test_image_pins_psycopg_as_pyproject_does() -> None:
