@@ -34,6 +34,8 @@ WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
 COPY alembic.ini ./
 COPY alembic alembic
+# The contract, served to auditors at /contract/ (service/contract.py finds it beside the package).
+COPY docs/contract docs/contract
 COPY service service
 USER 10001:10001
 EXPOSE 8000
