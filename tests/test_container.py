@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from service import migrations
+from service.contract import CONTRACT_DIR
 from service.serving import free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -348,3 +350,11 @@ def test_yaml_subset_refuses_what_it_cannot_read() -> None:
         parse_yaml("x-app: &app\n  build: .\n")
     with pytest.raises(ValueError, match="unsupported"):
         parse_yaml("services:\n  - name: api\n")
+
+
+def test_the_image_holds_what_the_service_reads_beside_the_package() -> None:
+    final = stages()[-1]
+    copied = {source.rstrip("/") for ins in final if ins.keyword == "COPY" for source in copy_sources(ins)}
+    beside = {"alembic", "alembic.ini", CONTRACT_DIR.relative_to(ROOT).as_posix()}
+    assert beside <= copied
+    assert Path(migrations.__file__).resolve().parent.parent == ROOT
