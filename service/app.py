@@ -89,7 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = create_db_engine(settings)
-    app.state.database_is_local = app.state.engine.dialect.name == "sqlite"
+    app.state.reads_on_event_loop = (
+        settings.reads_on_event_loop if settings.reads_on_event_loop is not None else settings.database_is_local()
+    )
     app.state.admin_keys = settings.accepted_admin_keys()
     app.state.answers = AnswerMemo()
     app.state.side_connections = CapacityLimiter(SIDE_CONNECTIONS)

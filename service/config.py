@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1024 * 1024, description="Largest request body accepted.")
     sqlite_busy_timeout_ms: int = Field(30_000, description="How long a SQLite writer waits for the lock.")
+    reads_on_event_loop: bool | None = Field(
+        None,
+        description="Run reads' database work on the event loop; unset: yes on SQLite, no on PostgreSQL "
+        "(false suits SQLite on a network file system, where a read can wait).",
+    )
+
+    def database_is_local(self) -> bool:
+        return self.database_url.startswith("sqlite")
 
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite:///"

@@ -15,7 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from service.app import create_app
+from service.config import Settings
+from tests.conftest import ADMIN_KEY
 from tests.helpers import extract, make_chain, post_ok
 from tests.servers import Server, running_server
 
@@ -90,3 +94,20 @@ def test_authenticating_a_key_waiting_for_postgresql_leaves_the_worker_free(work
         answer = healthz_answers_while(worker, "api_key", lambda: viewer.get("/v1/organizations"))
     assert answer.status_code == 200, answer.text
     assert sorted(o["code"] for o in answer.json()["items"]) == ["MAKER", "MINER"]
+
+
+def test_reads_stay_on_the_event_loop_by_default_only_on_sqlite(settings: Settings) -> None:
+    app = create_app(settings)
+    assert app.state.reads_on_event_loop is settings.database_url.startswith("sqlite")
+    app.state.engine.dispose()
+
+
+def test_reads_in_threads_on_sqlite_when_asked(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"reads_on_event_loop": False}))
+    assert app.state.reads_on_event_loop is False
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client:
+        make_chain(client)
+        lot = extract(client, "ORE")
+        assert client.get(f"/v1/lots/{lot['id']}/origin").json()["answer"] == "no"
+        assert client.get("/v1/skus/WIDGET/origin").json()["answer"] == "unknown"
+    app.state.engine.dispose()

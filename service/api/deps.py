@@ -26,13 +26,14 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="T
 def reads_on_loop(request: Request) -> bool:
     """Whether this request's database work may run on the event loop instead of a worker thread.
 
-    Only a read, and only on SQLite: there a read is a call into a library on a local file that
-    never waits for a lock (WAL), and costs less than the hop to a thread and back (BENCHMARKS.md,
-    "database work on the event loop"). On PostgreSQL every statement is a network round trip, and
-    a write may wait for locks or for its commit to reach the disk: either would stall every other
-    request of the worker, so they run in threads.
+    Only a read, and by default only on SQLite (``LODESTONE_READS_ON_EVENT_LOOP``): there a read is
+    a library call on a local file that never waits for a lock (WAL), so it is CPU work that a thread
+    would not take off the loop (it needs the GIL), only add hops to; in threads the SKU answer
+    serves half as many requests (BENCHMARKS.md, "database work on the event loop"). On PostgreSQL
+    every statement is a network round trip, and a write may wait for locks or for its commit to
+    reach the disk: either would stall every other request of the worker, so they run in threads.
     """
-    return request.method in READ_METHODS and request.app.state.database_is_local
+    return request.method in READ_METHODS and request.app.state.reads_on_event_loop
 
 
 async def run_database_work(request: Request, work: Callable[..., T], *args: object) -> T:
