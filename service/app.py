@@ -6,6 +6,7 @@ from typing import Any
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
@@ -13,7 +14,7 @@ from service.answer_memo import AnswerMemo
 from service.api import admin, answers, catalog, contract, events, health, lots
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
-from service.api.problems import BodyLimit, install_problem_handlers
+from service.api.problems import PROBLEM_JSON, BodyLimit, install_problem_handlers
 from service.config import Settings, get_settings
 from service.db import SIDE_CONNECTIONS, create_db_engine
 from service.migrations import head_revision
@@ -54,8 +55,18 @@ TAGS = [
 ]
 
 
+def _operation_id(route: APIRoute) -> str:
+    """The handler's name (``assess_sku``): what generated clients call the operation, stable across path changes."""
+    return route.name
+
+
 def _documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """The OpenAPI document without FastAPI's default 422 on routes that take only a path id (never sent)."""
+    """The OpenAPI document without FastAPI's default 422 on routes that take only a path id (never sent).
+
+    FastAPI files a response's model under ``application/json`` even when the response declares
+    ``application/problem+json``; problems are only ever sent as the latter, so the schema moves there
+    and generated clients parse the body into ``Problem``.
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -68,6 +79,10 @@ def _documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 )
                 if only_path:
                     operation["responses"].pop("422", None)
+                for response in operation["responses"].values():
+                    content = response.get("content", {})
+                    if PROBLEM_JSON in content and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
         if "HTTPValidationError" not in json.dumps(schema["paths"]):
             for name in ("HTTPValidationError", "ValidationError"):
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
@@ -85,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         strict_content_type=False,
         openapi_tags=TAGS,
+        generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
     )
     app.state.settings = settings
