@@ -67,11 +67,12 @@ def documented_ids(doc: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 def handler_names(app: FastAPI) -> dict[tuple[str, str], str]:
     """Each documented (method, path) and the name of the function that handles it."""
-    names = {}
+    names: dict[tuple[str, str], str] = {}
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if isinstance(route, APIRoute) and route.include_in_schema:
-            for method in route.methods:
+            assert context.path is not None
+            for method in route.methods or ():
                 names[(method, context.path)] = route.endpoint.__name__
     return names
 
