@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -21,8 +20,8 @@ from service.db import UTCDateTime
 from service.lots import get_lot_view, route_shares, stage_percents
 from service.models import Lot, Organization
 from service.numbers import format_kg, format_percent
-from service.questions import Answer, Exposure, Question, subject_answer, weigh, worst_first
-from service.schemas import AssessmentRead, LotAnswer
+from service.questions import Answer, Exposure, Question, Weighed, subject_answer, weigh, worst_first
+from service.schemas import AssessmentRead, ElementBreakdown, LotAnswer
 from service.skus import sku_revision
 
 
@@ -55,23 +54,32 @@ def _assessment(
     subject: dict[str, str],
     question: Question,
     answer: Answer,
-    exposure: Exposure,
-    routes: dict[engine.Route, Fraction],
+    weighed: Weighed,
     explanation: str,
     lots: list[LotAnswer] | None = None,
     lots_count: int | None = None,
 ) -> AssessmentRead:
+    exposure, routes = weighed.exposure, weighed.routes
     return AssessmentRead(
         subject=subject,
         countries=list(question.countries),
         stages=list(question.stages),
         threshold_percent=question.threshold_text(),
+        elements=list(question.elements) if question.elements is not None else None,
         answer=answer,
         share_percent=format_percent(exposure.share_percent),
         unknown_percent=format_percent(exposure.unknown_percent),
         total_kg=format_kg(exposure.total),
         stages_breakdown=stage_percents(routes),
         routes=route_shares(routes),
+        elements_breakdown={
+            element: ElementBreakdown(
+                kg=format_kg(found.total),
+                share_percent=format_percent(found.share_percent),
+                unknown_percent=format_percent(found.unknown_percent),
+            )
+            for element, found in weighed.elements.items()
+        },
         lots=lots,
         lots_count=lots_count,
         explanation=explanation,
@@ -81,11 +89,11 @@ def _assessment(
 def assess_lot(session: Session, lot_id: str, question: Question) -> AssessmentRead:
     view = get_lot_view(session, lot_id)
     weighed = weigh([view.lot.origin], question)
-    exposure, routes = weighed.exposure, weighed.routes
+    exposure = weighed.exposure
     answer = exposure.answer(question.threshold)
     subject = {"kind": "lot", "id": view.lot.id, "code": view.lot.code, "organization": view.organization}
     name = f"Lot {view.lot.code} of {view.organization}"
-    return _assessment(subject, question, answer, exposure, routes, _explain(name, answer, exposure, question))
+    return _assessment(subject, question, answer, weighed, _explain(name, answer, exposure, question))
 
 
 @dataclass(frozen=True)
@@ -213,4 +221,4 @@ def _assess_lots(
     # Worst first, so a portal showing the first page shows what decides the answer; stable within a class.
     shown = [answers[i] for i in worst_first([a.answer for a in answers])[:lots_limit]]
     subject = {"kind": "sku", "sku": sku}
-    return _assessment(subject, question, answer, exposure, weighed.routes, explanation, shown, len(answers))
+    return _assessment(subject, question, answer, weighed, explanation, shown, len(answers))

@@ -36,6 +36,8 @@ MATERIAL_STAGE: dict[str, str] = {
     "product": "manufacturing",
 }
 MATERIALS: tuple[str, ...] = tuple(MATERIAL_STAGE)
+# A SKU answers for lots made at these stages (a magnet maker sells magnets by SKU too) or received.
+PRODUCTION_STAGES: tuple[str, ...] = ("magnet_making", "manufacturing")
 # Making metal implies the material was refined; making magnets implies both.
 IMPLIED_STAGES: dict[str, tuple[str, ...]] = {
     "metal_making": ("refining",),
@@ -55,6 +57,11 @@ N = TypeVar("N", int, Fraction)
 
 class OriginRuleError(ValueError):
     """A rule of ORIGIN.md refused the input; the message says which."""
+
+
+def makes_production_lots(event_type: str, stage: str | None) -> bool:
+    """Whether the event's outputs are production lots of the SKUs they name (ORIGIN.md): not moves or repacks."""
+    return event_type == "receipt" or (event_type == "processing" and stage in PRODUCTION_STAGES)
 
 
 def stage_index(stage: str) -> int:

@@ -66,7 +66,9 @@ class Question:
                 raise invalid("elements", "names an element twice")
 
     @classmethod
-    def parse(cls, countries: str | None, stages: str | None, threshold_percent: str | None) -> "Question":
+    def parse(
+        cls, countries: str | None, stages: str | None, threshold_percent: str | None, elements: str | None = None
+    ) -> "Question":
         """The question as a query string writes it: comma-separated lists and a decimal; absent parts default.
 
         Countries keep the order asked (repeats dropped); stages are put in stage order.
@@ -80,7 +82,15 @@ class Question:
             except ValueError as exc:
                 raise invalid("threshold_percent", str(exc)) from None
         ordered = sorted(set(stage_list), key=lambda s: engine.STAGES.index(s) if s in engine.STAGES else -1)
-        return cls(countries=tuple(dict.fromkeys(country_list)), stages=tuple(ordered), threshold_percent=threshold)
+        element_list = tuple(e.strip() for e in elements.split(",")) if elements is not None else None
+        if element_list is not None and engine.REE in element_list:
+            raise invalid("elements", "REE is not an element: name element symbols such as Dy,Tb")
+        return cls(
+            countries=tuple(dict.fromkeys(country_list)),
+            stages=tuple(ordered),
+            threshold_percent=threshold,
+            elements=element_list,
+        )
 
     @property
     def threshold(self) -> Fraction:
@@ -94,7 +104,8 @@ class Question:
     def describe(self) -> str:
         countries = " or ".join(self.countries)
         stages = ", ".join(s.replace("_", " ") for s in self.stages)
-        return f"{countries} at any of these stages: {stages}"
+        asked = f"{countries} at any of these stages: {stages}"
+        return asked if self.elements is None else f"{asked} (counting only {', '.join(self.elements)})"
 
     def route_kind(self, route: engine.Route) -> Kind:
         """The plain question's class of a route, whatever ``elements`` says (remembered per route)."""

@@ -30,7 +30,7 @@ def answer(share: str) -> AssessmentRead:
     return AssessmentRead.model_validate(
         {"subject": {"kind": "sku", "sku": "S"}, "countries": ["CN"], "stages": ["mining"], "threshold_percent": "0",
          "answer": "no", "share_percent": share, "unknown_percent": "0", "total_kg": "1", "stages_breakdown": {},
-         "routes": [], "explanation": "-"}
+         "routes": [], "elements": None, "elements_breakdown": {}, "explanation": "-"}
     )  # fmt: skip
 
 

@@ -997,14 +997,16 @@ def test_unknown_sku_on_an_output_is_422(client: TestClient, ore: JSON) -> None:
     refused_event(client, receipt, 422, "outputs.0.sku")
 
 
-@pytest.mark.parametrize("material", ["oxide", "magnet", "metal", "ore"])
-def test_sku_on_a_material_other_than_product_or_component_is_422(client: TestClient, ore: JSON, material: str) -> None:
+@pytest.mark.parametrize("material", ["oxide", "metal", "alloy", "ore"])
+def test_sku_on_a_material_other_than_magnet_component_or_product_is_422(
+    client: TestClient, ore: JSON, material: str
+) -> None:
     add_sku(client)
     receipt = event("receipt", MINE, [out("P-1", material, "1", "pcs", composition={"Nd": "1"}, sku=SKU)])
     refused_event(client, receipt, 422, "outputs.0.sku")
 
 
-@pytest.mark.parametrize("material", ["product", "component"])
+@pytest.mark.parametrize("material", ["magnet", "component", "product"])  # magnets by SKU: contract 1.1
 def test_sku_of_another_organization_on_a_product_is_accepted(client: TestClient, ore: JSON, material: str) -> None:
     add_organization(client, OTHER_ORG, "CN")
     add_sku(client, "BRAND-1", OTHER_ORG)

@@ -28,6 +28,14 @@ Stages = Annotated[
         examples=["mining,refining"],
     ),
 ]
+Elements = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated element symbols, no repeats (not `REE`): only they count as touching the "
+        "countries, and `REE` where they might counts as unknown. Default: every rare earth.",
+        examples=["Dy,Tb"],
+    ),
+]
 Threshold = Annotated[
     str | None,
     Query(description="Percent from 0 to 100; `yes` needs a share above it. Default 0.", examples=["0.1"]),
@@ -43,9 +51,10 @@ async def assess_lot(
     countries: Countries = None,
     stages: Stages = None,
     threshold_percent: Threshold = None,
+    elements: Elements = None,
 ) -> AssessmentRead:
     """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much."""
-    question = Question.parse(countries, stages, threshold_percent)
+    question = Question.parse(countries, stages, threshold_percent, elements)
     return await run_database_work(request, assessments.assess_lot, session, id, question)
 
 
@@ -58,12 +67,13 @@ async def assess_sku(
     countries: Countries = None,
     stages: Stages = None,
     threshold_percent: Threshold = None,
+    elements: Elements = None,
     produced_from: Annotated[UtcTimestamp | None, Query(description="Only lots made at or after this time.")] = None,
     produced_to: Annotated[UtcTimestamp | None, Query(description="Only lots made before this time.")] = None,
     lots_limit: Annotated[int, Query(ge=0, le=1000, description="List at most this many lots (worst first).")] = 100,
 ) -> AssessmentRead:
     """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots."""
-    question = Question.parse(countries, stages, threshold_percent)
+    question = Question.parse(countries, stages, threshold_percent, elements)
     if produced_from and produced_to and produced_from >= produced_to:
         raise invalid("produced_to", "must be later than produced_from")
     # Asked again at the same revision, the answer is already known: give it without computing.

@@ -18,7 +18,7 @@ from service.numbers import format_decimal
 from service.schemas import EventCreate, InputCreate, OutputCreate
 
 KG_PER_UNIT: dict[str, Fraction] = {"kg": Fraction(1), "t": Fraction(1000), "g": Fraction(1, 1000)}
-SKU_MATERIALS = frozenset({"product", "component"})
+SKU_MATERIALS = frozenset({"magnet", "component", "product"})  # API.md 1.1: magnet makers sell by SKU too
 EXTRACTED_MATERIALS = frozenset({"ore", "concentrate"})
 EVENT_NAMES = {
     "extraction": "an extraction",
@@ -130,7 +130,7 @@ def _check_output(body: EventCreate, index: int, out: OutputCreate) -> PlannedOu
     if out.quantity is not None:
         _check_quantity(out.quantity, out.unit, f"{where}.quantity")
     if out.sku is not None and out.material is not None and out.material not in SKU_MATERIALS:
-        raise invalid(f"{where}.sku", "only product and component lots name a SKU")
+        raise invalid(f"{where}.sku", "only magnet, component and product lots name a SKU")
     planned = PlannedOutput(
         index=index,
         code=out.code,

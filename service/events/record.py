@@ -106,7 +106,7 @@ def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Frac
                 quantity=format_decimal(item.quantity),
             )
         )
-    is_production = body.type == "receipt" or body.stage == "manufacturing"
+    is_production = engine.makes_production_lots(body.type, body.stage)
     read_outputs = []
     for out in outputs:
         assert out.facility is not None

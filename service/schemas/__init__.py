@@ -11,6 +11,7 @@ from service.schemas.admin import (
 from service.schemas.answers import (
     ASSESSMENT_EXAMPLE,
     AssessmentRead,
+    ElementBreakdown,
     LotAnswer,
 )
 from service.schemas.catalog import (
@@ -93,6 +94,7 @@ __all__ = [
     "DecimalIn",
     "DecimalOut",
     "DeclaredRoute",
+    "ElementBreakdown",
     "ElementOrigin",
     "EventBatchCreate",
     "EventBatchRead",

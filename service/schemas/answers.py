@@ -76,6 +76,14 @@ ASSESSMENT_EXAMPLE: dict[str, Any] = {
 }
 
 
+class ElementBreakdown(BaseModel):
+    kg: DecimalOut = Field(
+        description="Kilograms of this element (or of `REE`, rare earths nobody named) in the subject."
+    )
+    share_percent: DecimalOut = Field(description="Percent of this element's mass on routes touching the countries.")
+    unknown_percent: DecimalOut = Field(description="Percent of it not touching them but with an asked stage unknown.")
+
+
 class AssessmentRead(BaseModel):
     """The answer to: do the rare earths of this lot or SKU touch these countries at these stages?"""
 
@@ -83,6 +91,10 @@ class AssessmentRead(BaseModel):
     countries: list[str] = Field(description="The countries asked about.")
     stages: list[str] = Field(description="The stages asked about.")
     threshold_percent: DecimalOut = Field(description="`yes` needs a share above this percent.")
+    elements: list[str] | None = Field(
+        description="The elements asked about (only they can count as touching; `REE` where they might counts as "
+        "unknown); null: every rare earth."
+    )
     answer: AnswerValue = Field(
         description="`yes`: more than the threshold is shown to touch the countries; `unknown`: not shown, but what "
         "nobody has shown could cross it; `no`: it cannot. A SKU answers with its worst production lot."
@@ -96,6 +108,10 @@ class AssessmentRead(BaseModel):
         description="For each of the five stages, percent of the mass by country (or unknown, none, recycled)."
     )
     routes: list[RouteShare] = Field(description="Every route the mass took, largest first.")
+    elements_breakdown: dict[str, ElementBreakdown] = Field(
+        description="For each element present (`REE` included), its kilograms and its own shares, answered for "
+        "every rare earth whatever `elements` asks."
+    )
     lots: list[LotAnswer] | None = Field(
         None,
         exclude_if=lambda v: v is None,
