@@ -18,7 +18,6 @@ NOT_IMPLEMENTED = (
     "`GET /v1/lots/{id}/compliance` and `GET /v1/skus/{sku}/compliance`.",
     "`GET /v1/rules`, `GET /v1/rules/{id}` and `POST /v1/rules`.",
     "`GET /v1/prices` and `POST /v1/prices`.",
-    "A lot's `value` (`{amount, currency}` on an event's output, and on the lot read back).",
 )
 
 

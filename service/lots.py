@@ -17,6 +17,7 @@ from service.models import Event, Facility, Lot, Organization, Sku
 from service.numbers import format_decimal, format_kg, format_kg_over, format_share
 from service.pagination import decode_cursor, paginate
 from service.schemas import ElementOrigin, LotRead, OriginRead, Page, RouteShare, is_id
+from service.schemas.lots import ValueRead
 
 
 def encode_composition(composition: Mapping[str, Fraction]) -> dict[str, str]:
@@ -47,6 +48,8 @@ class LotRow:
     status: str
     occurred_at: datetime
     recorded_at: datetime
+    value_amount: str | None
+    value_currency: str | None
     # Not a column: composition, origin and mode as the engine reads them, once decoded or when just computed.
     state: engine.LotState | None = None
 
@@ -56,6 +59,26 @@ LOT_ROW_FIELDS = tuple(f.name for f in fields(LotRow) if f.name != "state")
 
 def lot_row(lot: Lot) -> LotRow:
     return LotRow(*(getattr(lot, name) for name in LOT_ROW_FIELDS))
+
+
+# A lot's value: its exact amount and currency.
+Value = tuple[Fraction, str]
+
+
+def encode_value(value: Value | None) -> tuple[str | None, str | None]:
+    """The ``value_amount`` and ``value_currency`` columns of a lot worth ``value``."""
+    return (None, None) if value is None else (str(value[0]), value[1])
+
+
+def lot_value(lot: Lot | LotRow) -> Value | None:
+    if lot.value_amount is None or lot.value_currency is None:
+        return None
+    return Fraction(lot.value_amount), lot.value_currency
+
+
+def value_read(lot: Lot | LotRow) -> ValueRead | None:
+    value = lot_value(lot)
+    return None if value is None else ValueRead(amount=format_kg(value[0]), currency=value[1])
 
 
 def lot_state(lot: Lot | LotRow) -> engine.LotState:
@@ -171,6 +194,7 @@ def lot_read(
         occurred_at=lot.occurred_at,
         recorded_at=lot.recorded_at,
         origin=_origin_read(state, elements=elements),
+        value=value_read(lot),
     )
 
 

@@ -1,7 +1,7 @@
 """Tables only. Lots and events are append-only: corrections are voids, never edits."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -118,6 +118,25 @@ class Lot(SQLModel, table=True):
     status: str = Field(default="active", max_length=10)
     occurred_at: datetime = _timestamp()
     recorded_at: datetime = _timestamp()
+    # The whole lot's value as an exact rational ("n" or "n/d"): a transfer's share of it is kept
+    # exactly, so a later transfer from that lot starts from the exact amount, not a rounded one.
+    value_amount: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    value_currency: str | None = Field(default=None, max_length=3)
+
+
+class Price(SQLModel, table=True):
+    """An element's price per kilogram contained, in one currency, from ``valid_from`` until the next one."""
+
+    __tablename__ = "price"
+    __table_args__ = (sa.UniqueConstraint("element", "currency", "valid_from"),)
+
+    pk: int | None = Field(default=None, primary_key=True)
+    element: str = Field(max_length=3)
+    currency: str = Field(max_length=3)
+    price_per_kg: Decimal = _exact()
+    valid_from: date
+    source: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _timestamp()
 
 
 class ApiKey(SQLModel, table=True):

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from service.errors import LodestoneError
 from service.events.checks import PlannedInput, check_shape, fill_transfer
 from service.events.compute import compute_outputs
-from service.lots import encode_composition, lot_row
+from service.lots import encode_composition, encode_value, lot_row
 from service.models import Event, EventInput, Facility, Lot, Sku
 from service.numbers import format_decimal
 from service.origin import encode_origin
@@ -83,6 +83,8 @@ def _check_event(session: Session, event: Event) -> Iterator[Mismatch]:
             yield Mismatch(f"lot {lot.id}", "stored origin differs from the one recomputed")
         if planned.element_resolved != lot.element_resolved:
             yield Mismatch(f"lot {lot.id}", "stored mode (element-resolved or pooled) differs")
+        if encode_value(planned.value) != (lot.value_amount, lot.value_currency):
+            yield Mismatch(f"lot {lot.id}", "stored value differs from the one given or inherited")
 
 
 def _check_remaining(session: Session) -> Iterator[Mismatch]:

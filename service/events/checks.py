@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from service import origin as engine
 from service.errors import Conflict, invalid
 from service.events.lookups import Lookups
-from service.lots import LotRow
+from service.lots import LotRow, Value
 from service.models import Facility, Lot, Sku
 from service.numbers import format_decimal
 from service.schemas import EventCreate, InputCreate, OutputCreate
@@ -44,6 +44,7 @@ class PlannedOutput:
     facility: Facility | None = None
     origin: engine.Origin = field(default_factory=dict)
     element_resolved: bool = True
+    value: Value | None = None  # given, or inherited by a transfer's output
 
     @property
     def where(self) -> str:
@@ -139,6 +140,10 @@ def _check_output(body: EventCreate, index: int, out: OutputCreate) -> PlannedOu
         unit=out.unit,
         composition=_check_composition(out, where),
     )
+    if out.value is not None:
+        if out.value.amount <= 0:
+            raise invalid(f"{where}.value.amount", "must be positive")
+        planned.value = (Fraction(out.value.amount), out.value.currency)
     if out.declared_origin is not None:
         assert out.material is not None
         planned.declared = [({str(k): v for k, v in d.route.items()}, Fraction(d.percent)) for d in out.declared_origin]

@@ -6,7 +6,7 @@ from fractions import Fraction
 from service import origin as engine
 from service.errors import invalid
 from service.events.checks import PlannedInput, PlannedOutput, check_weight
-from service.lots import lot_state
+from service.lots import lot_state, lot_value
 from service.numbers import format_decimal
 from service.schemas import EventCreate
 
@@ -67,8 +67,21 @@ def compute_outputs(
     outputs: list[PlannedOutput],
     tolerance: Fraction | None,
 ) -> None:
-    """Fill every output's composition, origin and mode; ``tolerance=None`` skips mass balance (for verify)."""
+    """Fill every output's composition, origin, mode and inherited value.
+
+    ``tolerance=None`` skips mass balance (for verify).
+    """
     if body.type in ("extraction", "receipt"):
         _compute_new_material(body, country, outputs)
     else:
         _compute_processed(body, country, inputs, outputs, tolerance)
+    if body.type == "transfer":
+        _inherit_value(inputs[0], outputs[0])
+
+
+def _inherit_value(source: PlannedInput, out: PlannedOutput) -> None:
+    """A transfer's output given no value takes its input's exact value, pro rata to the quantity moved."""
+    value = lot_value(source.lot)
+    if out.value is None and value is not None:
+        amount, currency = value
+        out.value = (amount * Fraction(source.quantity) / Fraction(source.lot.quantity), currency)

@@ -20,7 +20,7 @@ from service.events.checks import (
 from service.events.compute import compute_outputs
 from service.events.lookups import Lookups
 from service.events.writes import Made, Writes
-from service.lots import LotRow, LotView, encode_composition, lot_read, views_by_pk
+from service.lots import LotRow, LotView, encode_composition, encode_value, lot_read, views_by_pk
 from service.models import Event, EventInput, Facility, Lot
 from service.numbers import format_decimal
 from service.schemas import EventCreate, EventRead, InputRead, is_id
@@ -113,6 +113,7 @@ def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Frac
         assert out.quantity is not None
         assert out.composition is not None
         stored = engine.stored_origin(out.origin)
+        value_amount, value_currency = encode_value(out.value)
         lot = LotRow(
             pk=None,
             id=str(uuid.uuid4()),
@@ -130,6 +131,8 @@ def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Frac
             status="active",
             occurred_at=body.occurred_at,
             recorded_at=now,
+            value_amount=value_amount,
+            value_currency=value_currency,
             # As a later event of the batch, or the answer, would read it back.
             state=engine.LotState(engine.clean_composition(out.composition), stored, out.element_resolved),
         )

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
 import iso3166
+import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -50,6 +51,13 @@ def check_country(value: str) -> str:
     return value
 
 
+def check_currency(value: str) -> str:
+    # pycountry's lookup ignores case; the contract's codes are upper case.
+    if not (len(value) == 3 and value.isascii() and value.isupper()) or pycountry.currencies.get(alpha_3=value) is None:
+        raise ValueError('must be an active ISO 4217 currency code in upper case, such as "USD"')
+    return value
+
+
 def check_route_value(value: str) -> str:
     if value in (UNKNOWN, NONE, RECYCLED):
         return value
@@ -77,6 +85,7 @@ def to_utc(value: datetime) -> datetime:
 
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(check_country)]
 RouteValue = Annotated[str, AfterValidator(check_route_value)]
+Currency = Annotated[str, AfterValidator(check_currency), Field(examples=["USD"])]
 Gtin = Annotated[str, AfterValidator(check_gtin)]
 Timestamp = Annotated[
     AwareDatetime,

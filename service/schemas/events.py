@@ -9,6 +9,7 @@ from service.schemas.common import (
     TEXT_PATTERN,
     Code,
     Contract,
+    Currency,
     DecimalIn,
     DecimalOut,
     EventType,
@@ -37,6 +38,11 @@ class InputCreate(Contract):
     quantity: DecimalIn
 
 
+class ValueCreate(Contract):
+    amount: DecimalIn = Field(description="Positive: what the whole lot is worth.")
+    currency: Currency = Field(description="An active ISO 4217 code.")
+
+
 class OutputCreate(Contract):
     code: Code
     material: Material | None = None
@@ -48,6 +54,10 @@ class OutputCreate(Contract):
     sku: Code | None = None
     facility: Code | None = Field(None, description="Transfers only: the receiving facility.")
     declared_origin: list[DeclaredRoute] | None = Field(None, description="Receipts only.")
+    value: ValueCreate | None = Field(
+        None,
+        description="The whole lot's value. Left out on a transfer, the input's value pro rata to the quantity moved.",
+    )
 
 
 EVENT_EXAMPLE: dict[str, Any] = {

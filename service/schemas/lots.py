@@ -35,6 +35,13 @@ class OriginRead(BaseModel):
     elements: dict[str, ElementOrigin] | None = Field(None, exclude_if=lambda v: v is None)
 
 
+class ValueRead(BaseModel):
+    """What the whole lot is worth, as given when it was recorded or inherited pro rata by a transfer."""
+
+    amount: DecimalOut = Field(description="Exact, written to at most 12 decimals (half-even).")
+    currency: str = Field(examples=["USD"])
+
+
 class LotRead(BaseModel):
     """A lot: material at one facility, what is left of it, and where its rare earths came from."""
 
@@ -53,6 +60,7 @@ class LotRead(BaseModel):
     occurred_at: datetime
     recorded_at: datetime
     origin: OriginRead
+    value: ValueRead | None = Field(description="The whole lot's value, or null when none was given or inherited.")
 
 
 class TraceNode(BaseModel):
