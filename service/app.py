@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.answer_memo import AnswerMemo
-from service.api import admin, answers, catalog, contract, events, health, lots
+from service.api import admin, answers, catalog, contract, events, health, lots, rules
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import PROBLEM_JSON, BodyLimit, install_problem_handlers
@@ -46,6 +46,7 @@ TAGS = [
     {"name": "answers", "description": "The question buyers and customs lawyers ask, for a lot or a SKU."},
     {"name": "lots", "description": "Material as recorded: quantity, what is left, and the origin of its rare earths."},
     {"name": "events", "description": "What happened to material: extracted, received, processed, shipped, voided."},
+    {"name": "rules", "description": "Compliance rules with dated versions: built-in (rules.json) and custom (admin)."},
     {"name": "organizations", "description": "Companies that hold facilities, lots and SKUs."},
     {"name": "facilities", "description": "Sites, their country and the processing stages they perform."},
     {"name": "skus", "description": "Products and components a buyer can ask about."},
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.router,
         lots.router,
         answers.router,
+        rules.router,
         admin.key_router,
         admin.audit_router,
         contract.router,

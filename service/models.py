@@ -196,3 +196,14 @@ class IdempotencyRecord(SQLModel, table=True):
     content_type: str | None = Field(default=None, max_length=100)
     response_body: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     created_at: datetime = _timestamp(index=True)
+
+
+class CustomRule(SQLModel, table=True):
+    """A rule an admin added (the built-ins ship in rules.json): the body as accepted, never edited."""
+
+    __tablename__ = "rule"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=64, unique=True)
+    body: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    created_at: datetime = _timestamp()

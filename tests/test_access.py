@@ -111,6 +111,12 @@ MATRIX = [
     Cell("trace lot", "GET", lambda w: f"/v1/lots/{w.lot}/trace", MATERIAL),
     Cell("assess lot", "GET", lambda w: f"/v1/lots/{w.lot}/origin", EVERYONE),
     Cell("assess SKU", "GET", lambda w: "/v1/skus/OWN-SKU/origin", EVERYONE),
+    Cell("list rules", "GET", lambda w: "/v1/rules", EVERYONE),
+    Cell("get rule", "GET", lambda w: "/v1/rules/dfars-7052", EVERYONE),
+    Cell("create rule", "POST", lambda w: "/v1/rules", ADMIN, 201, lambda w: {"id": unique("RULE"), "title": "R",
+         "versions": [{"version": "v1", "effective_from": "2026-01-01", "effective_to": None, "in_force": True,
+                       "countries": ["CN"], "stages": ["refining"], "elements": None, "basis": "mass",
+                       "threshold_percent": "0", "threshold_inclusive": False, "subject_materials": None}]}),
     Cell("create key", "POST", lambda w: "/v1/api-keys", ADMIN, 201,
          lambda w: {"organization": "OTHER", "role": "viewer", "name": "k"}),
     Cell("list keys", "GET", lambda w: "/v1/api-keys", ADMIN),
@@ -129,7 +135,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else 403
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 112
+    assert cells == len(MATRIX) * len(ROLES) == 124
     print(f"role matrix: {cells} cells asserted")
 
 

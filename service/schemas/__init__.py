@@ -74,12 +74,20 @@ from service.schemas.lots import (
     TraceNode,
     TraceRead,
 )
+from service.schemas.rules import (
+    RULE_EXAMPLE,
+    RuleCreate,
+    RuleRead,
+    RuleVersionCreate,
+    RuleVersionRead,
+)
 
 __all__ = [
     "ASSESSMENT_EXAMPLE",
     "CODE_PATTERN",
     "EVENT_EXAMPLE",
     "ID_PATTERN",
+    "RULE_EXAMPLE",
     "TEXT_PATTERN",
     "AnswerValue",
     "ApiKeyCreate",
@@ -122,6 +130,10 @@ __all__ = [
     "RoleName",
     "RouteShare",
     "RouteValue",
+    "RuleCreate",
+    "RuleRead",
+    "RuleVersionCreate",
+    "RuleVersionRead",
     "SkuCreate",
     "SkuRead",
     "Stage",
