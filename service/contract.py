@@ -16,7 +16,6 @@ CONTRACT_VERSION = "1.1"
 NOT_IMPLEMENTED = (
     "Compliance rules: everything in `RULES.md` and `rules.json`.",
     "`GET /v1/lots/{id}/compliance` and `GET /v1/skus/{sku}/compliance`.",
-    "`GET /v1/prices` and `POST /v1/prices`.",
 )
 
 

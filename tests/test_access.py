@@ -4,6 +4,7 @@ import hashlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -59,6 +60,11 @@ def world(client: TestClient) -> World:
 def fresh_void_path(world: World, facility: str) -> str:
     """A new event to void, so that every role's attempt meets one that is not voided yet."""
     return f"/v1/events/{post_ok(world.client, '/v1/events', extraction(facility))['id']}/void"
+
+
+def fresh_date() -> str:
+    """A date no price of the matrix has yet, so every role's attempt meets no duplicate."""
+    return (date(2000, 1, 1) + timedelta(days=next(counter))).isoformat()
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,9 @@ MATRIX = [
     Cell("list keys", "GET", lambda w: "/v1/api-keys", ADMIN),
     Cell("revoke key", "DELETE", lambda w: "/v1/api-keys/" + post_ok(
         w.client, "/v1/api-keys", {"organization": "OTHER", "role": "viewer", "name": "k"})["id"], ADMIN),
+    Cell("list prices", "GET", lambda w: "/v1/prices", EVERYONE),
+    Cell("record price", "POST", lambda w: "/v1/prices", ADMIN, 201,
+         lambda w: {"element": "Dy", "currency": "USD", "price_per_kg": "250", "valid_from": fresh_date()}),
     Cell("read audit", "GET", lambda w: "/v1/audit", AUDIT),
     Cell("verify audit", "GET", lambda w: "/v1/audit/verify", AUDIT),
 ]  # fmt: skip
@@ -135,7 +144,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else 403
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 124
+    assert cells == len(MATRIX) * len(ROLES) == 132
     print(f"role matrix: {cells} cells asserted")
 
 
