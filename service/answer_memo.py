@@ -3,12 +3,16 @@
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
-from service.schemas import AssessmentRead
+from pydantic import BaseModel
+
+A = TypeVar("A", bound=BaseModel)
 
 
-class AnswerMemo:
-    """SKU answers already given, by SKU revision and question, the least recently asked dropped first.
+class AnswerMemo(Generic[A]):
+    """SKU answers already given (the question's or the rules'), by SKU revision and question, least recently
+    asked dropped first.
 
     A SKU's revision changes in the transaction that records or voids one of its lots, and
     nothing else changes a stored origin, so an answer found under the revision just read is
@@ -17,25 +21,25 @@ class AnswerMemo:
 
     def __init__(self, capacity: int = 512) -> None:
         self._capacity = capacity
-        self._answers: OrderedDict[Hashable, AssessmentRead] = OrderedDict()
+        self._answers: OrderedDict[Hashable, A] = OrderedDict()
         self._lock = threading.Lock()
         self._computing: dict[Hashable, threading.Lock] = {}
 
-    def get(self, key: Hashable) -> AssessmentRead | None:
+    def get(self, key: Hashable) -> A | None:
         with self._lock:
             answer = self._answers.get(key)
             if answer is not None:
                 self._answers.move_to_end(key)
             return answer
 
-    def put(self, key: Hashable, answer: AssessmentRead) -> None:
+    def put(self, key: Hashable, answer: A) -> None:
         with self._lock:
             self._answers[key] = answer
             self._answers.move_to_end(key)
             while len(self._answers) > self._capacity:
                 self._answers.popitem(last=False)
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], AssessmentRead]) -> AssessmentRead:
+    def get_or_compute(self, key: Hashable, compute: Callable[[], A]) -> A:
         """The remembered answer, or ``compute()``'s: once, however many requests ask at the same moment.
 
         Without this, a burst of the same new question would compute the same large answer in

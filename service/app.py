@@ -11,13 +11,14 @@ from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.answer_memo import AnswerMemo
-from service.api import admin, answers, catalog, contract, events, health, lots, prices, rules
+from service.api import admin, answers, catalog, compliance, contract, events, health, lots, prices, rules
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import PROBLEM_JSON, BodyLimit, install_problem_handlers
 from service.config import Settings, get_settings
 from service.db import SIDE_CONNECTIONS, create_db_engine
 from service.migrations import head_revision
+from service.schemas import AssessmentRead, ComplianceRead
 
 DESCRIPTION = """\
 Lodestone traces rare earths from mine to refiner to metal and magnet maker to
@@ -110,7 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.reads_on_event_loop if settings.reads_on_event_loop is not None else settings.database_is_local()
     )
     app.state.admin_keys = settings.accepted_admin_keys()
-    app.state.answers = AnswerMemo()
+    app.state.answers = AnswerMemo[AssessmentRead]()
+    app.state.compliance = AnswerMemo[ComplianceRead]()
     app.state.side_connections = CapacityLimiter(SIDE_CONNECTIONS)
     app.state.migration_head = head_revision()
     install_problem_handlers(app)
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.router,
         lots.router,
         answers.router,
+        compliance.router,
         rules.router,
         prices.router,
         admin.key_router,

@@ -171,7 +171,7 @@ def ask_sku(
     return SkuQuestion(sku, sku_pk, revision, question, produced_from, produced_to, lots_limit)
 
 
-def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo | None = None) -> AssessmentRead:
+def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo[AssessmentRead] | None = None) -> AssessmentRead:
     """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
 
     def compute() -> AssessmentRead:

@@ -11,12 +11,9 @@ from pathlib import Path
 CONTRACT_DIR = Path(__file__).resolve().parent.parent / "docs" / "contract"
 CONTRACT_VERSION = "1.1"
 
-# What contract 1.1 asks for that this version of the service does not do yet (issue 10 builds it):
-# every contract page served at /contract/ lists these at its top. Delete an entry when it is built.
-NOT_IMPLEMENTED = (
-    "Compliance rules: everything in `RULES.md` and `rules.json`.",
-    "`GET /v1/lots/{id}/compliance` and `GET /v1/skus/{sku}/compliance`.",
-)
+# What the contract asks for that this version of the service does not do yet: every contract page served
+# at /contract/ lists these at its top. Add an entry when a new contract version lands, delete it when built.
+NOT_IMPLEMENTED: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,12 @@
   FAN-RC-3 answers `no`.
 - Magnets bought from a trader who declares only 70 % of their origin:
   PUMP-X9 answers `unknown`.
+
+The rules (RULES.md) then answer for EV-MOTOR-200 as a buyer would want to see them:
+MOFCOM No. 18 `yes` (its dysprosium was separated in China); DFARS 252.225-7052 `no` on
+2026-12-31 (metal, magnets and motor made in Japan and the US) and `yes` from 2027-01-01 (when
+refining counts); MOFCOM No. 61 in force from 2027-01-10, `yes` with the Chinese-separated
+dysprosium worth 7.2 % of the magnets' value (illustrative prices, not market data).
 """
 
 from fractions import Fraction
@@ -23,7 +29,9 @@ from service.events import record_event
 from service.facilities import create_facility
 from service.models import Organization
 from service.organizations import create_organization
+from service.prices import create_price
 from service.schemas import EventCreate, FacilityCreate, OrganizationCreate, SkuCreate
+from service.schemas.prices import PriceCreate
 from service.skus import create_sku
 
 ORGANIZATIONS = [
@@ -95,7 +103,8 @@ EVENTS: list[dict[str, Any]] = [
     _event("processing", "TAKEFU", "05-20", stage="magnet_making",
            inputs=[_lot("TK-NDPR-2501", "SHINETSU", "1500"), _lot("TK-DY-2501", "SHINETSU", "35")],
            outputs=[_out("TK-MAG-HT-2501", "magnet", "2000", "pcs",
-                         composition={"Pr": "288", "Nd": "865", "Dy": "28.8"})]),
+                         composition={"Pr": "288", "Nd": "865", "Dy": "28.8"},
+                         value={"amount": "180000.00", "currency": "USD"})]),
     _event("processing", "TAKEFU", "05-21", stage="magnet_making", inputs=[_lot("TK-NDPR-2501", "SHINETSU", "1500")],
            outputs=[_out("TK-MAG-STD-2501", "magnet", "2000", "pcs", composition={"Pr": "288", "Nd": "870"})]),
     _ship("TAKEFU", "06-05", _lot("TK-MAG-HT-2501", "SHINETSU", "2000"), "TX-MAG-HT-2501", "ACME-TX"),
@@ -141,6 +150,10 @@ EVENTS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+# Illustrative prices per kg of element contained, for the value-based rule (MOFCOM No. 61).
+PRICES = [("Nd", "75"), ("Pr", "80"), ("Dy", "450"), ("Tb", "1400")]
+
+
 def is_empty(session: Session) -> bool:
     return session.exec(select(Organization.pk)).first() is None
 
@@ -161,4 +174,8 @@ def load_demo(engine: Engine, tolerance: Fraction = Fraction(5, 1000)) -> bool:
             create_sku(session, SkuCreate(sku=sku, name=name, organization="ACME", gtin=gtin))
         for body in EVENTS:
             record_event(session, EventCreate.model_validate(body), tolerance)
+        for element, price in PRICES:
+            body = {"element": element, "currency": "USD", "price_per_kg": price, "valid_from": "2025-01-01",
+                    "source": "Lodestone demo: illustrative, not market data"}  # fmt: skip
+            create_price(session, PriceCreate.model_validate(body))
     return True

@@ -35,7 +35,7 @@ def answer(share: str) -> AssessmentRead:
 
 
 def test_the_memo_forgets_the_least_recently_asked_first() -> None:
-    memo = AnswerMemo(capacity=2)
+    memo = AnswerMemo[AssessmentRead](capacity=2)
     memo.put("a", answer("1"))
     memo.put("b", answer("2"))
     assert memo.get("a") == answer("1")
@@ -131,7 +131,7 @@ def test_sku_answers_are_the_weighed_lots_worst_first(origins: list[engine.Origi
 
 
 def test_a_burst_of_the_same_new_question_is_computed_once() -> None:
-    memo = AnswerMemo()
+    memo = AnswerMemo[AssessmentRead]()
     calls: list[int] = []
     everyone = threading.Barrier(8)
 
@@ -151,7 +151,7 @@ def test_a_burst_of_the_same_new_question_is_computed_once() -> None:
 
 
 def test_a_failed_computation_is_not_remembered() -> None:
-    memo = AnswerMemo()
+    memo = AnswerMemo[AssessmentRead]()
 
     def fail() -> AssessmentRead:
         raise RuntimeError("database went away")

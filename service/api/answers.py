@@ -81,7 +81,7 @@ async def assess_sku(
     asked = await run_database_work(
         request, assessments.ask_sku, session, sku, question, produced_from, produced_to, lots_limit
     )
-    memo: AnswerMemo = request.app.state.answers
+    memo: AnswerMemo[AssessmentRead] = request.app.state.answers
     remembered = memo.get(asked.key)
     if remembered is not None:
         return remembered

@@ -54,6 +54,13 @@ from service.schemas.common import (
     is_id,
     to_utc,
 )
+from service.schemas.compliance import (
+    COMPLIANCE_EXAMPLE,
+    ComplianceRead,
+    JudgedLot,
+    ReasonRead,
+    RuleResult,
+)
 from service.schemas.events import (
     EVENT_EXAMPLE,
     DeclaredRoute,
@@ -85,6 +92,7 @@ from service.schemas.rules import (
 __all__ = [
     "ASSESSMENT_EXAMPLE",
     "CODE_PATTERN",
+    "COMPLIANCE_EXAMPLE",
     "EVENT_EXAMPLE",
     "ID_PATTERN",
     "RULE_EXAMPLE",
@@ -97,6 +105,7 @@ __all__ = [
     "AuditEntryRead",
     "AuditVerification",
     "Code",
+    "ComplianceRead",
     "Contract",
     "Country",
     "DecimalIn",
@@ -115,6 +124,7 @@ __all__ = [
     "Health",
     "InputCreate",
     "InputRead",
+    "JudgedLot",
     "LotAnswer",
     "LotId",
     "LotRead",
@@ -127,11 +137,13 @@ __all__ = [
     "Page",
     "Problem",
     "ProblemFieldError",
+    "ReasonRead",
     "RoleName",
     "RouteShare",
     "RouteValue",
     "RuleCreate",
     "RuleRead",
+    "RuleResult",
     "RuleVersionCreate",
     "RuleVersionRead",
     "SkuCreate",

@@ -1,0 +1,79 @@
+"""Compliance: what each rule (DFARS 252.225-7052, MOFCOM No. 18/61...) answers for a lot or a SKU on a date."""
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import Query, Request
+
+from service import judging
+from service.answer_memo import AnswerMemo
+from service.api.catalog import SkuPath
+from service.api.common import problems, v1_router
+from service.api.deps import Reader, SessionDep
+from service.api.lots import LotId
+from service.errors import invalid
+from service.schemas import ComplianceRead
+from service.skus import sku_revision
+
+router = v1_router("answers")
+
+
+RuleIds = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated rule ids, no repeats; default every rule with a version on the date.",
+        examples=["dfars-7052,mofcom-18"],
+    ),
+]
+On = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="The date (YYYY-MM-DD) whose rules and prices apply; "
+          "default today (UTC).", examples=["2027-01-01"]),
+]  # fmt: skip
+LotsLimit = Annotated[int, Query(ge=0, le=1000, description="List at most this many judged lots (worst first).")]
+
+
+def _day(on: str | None) -> date:
+    if on is None:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(on)
+    except ValueError:
+        raise invalid("on", f"{on!r} is not a calendar date") from None
+
+
+@router.get("/lots/{id}/compliance", summary="Answer the rules for a lot", responses=problems(404, 422))
+def lot_compliance(
+    id: LotId, session: SessionDep, _actor: Reader, rules: RuleIds = None, on: On = None, lots_limit: LotsLimit = 100
+) -> ComplianceRead:
+    """What each rule (DFARS, MOFCOM...) answers for this lot on a date: yes, no or unknown, why, and how much."""
+    day = _day(on)
+    lot = judging.lot_subject(session, id)
+    subject = {"kind": "lot", "id": lot.facts.id, "code": lot.facts.code, "organization": lot.facts.organization}
+    name = f"lot {lot.facts.code} of {lot.facts.organization}"
+    return judging.compliance(session, subject, [lot], name, judging.rules_on(session, rules, day), day, lots_limit)
+
+
+@router.get("/skus/{sku}/compliance", summary="Answer the rules for a SKU", responses=problems(404, 422))
+def sku_compliance(
+    request: Request,
+    sku: SkuPath,
+    session: SessionDep,
+    _actor: Reader,
+    rules: RuleIds = None,
+    on: On = None,
+    lots_limit: LotsLimit = 100,
+) -> ComplianceRead:
+    """What each rule (DFARS, MOFCOM...) answers for this SKU on a date: the worst of its production lots."""
+    day = _day(on)
+    sku_pk, revision = sku_revision(session, sku)
+    # Remembered like the plain answer: under the SKU's revision, and the prices and rules as they are now.
+    key = ("compliance", revision, sku, rules, day, lots_limit, judging.catalog_revision(session))
+
+    def compute() -> ComplianceRead:
+        lots = judging.production_lots(session, sku_pk)
+        chosen = judging.rules_on(session, rules, day)
+        return judging.compliance(session, {"kind": "sku", "sku": sku}, lots, f"SKU {sku}", chosen, day, lots_limit)
+
+    memo: AnswerMemo[ComplianceRead] = request.app.state.compliance
+    return memo.get_or_compute(key, compute)

@@ -1,0 +1,277 @@
+"""Rules' answers for a lot or a SKU on a date: the lots each rule judges, read from the database.
+
+The engine (``service.compliance``) tests lots; this module finds them: a SKU's production lots,
+the nearest lots of a rule's subject materials upstream of a lot (walking the stored inputs of
+events, one query per step back for all paths at once, never a query per lot), and the prices in
+effect on the date.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from service import origin as engine
+from service.compliance import Judgement, LotFacts, Reason, RuleTest, Verdict, judge, verdict
+from service.errors import NotFound, invalid
+from service.models import CustomRule, EventInput, Lot, Organization, Price
+from service.numbers import format_decimal, format_percent
+from service.questions import Answer, worst
+from service.rules import Rule, RuleVersion, get_rule, list_rules
+from service.schemas import ComplianceRead, JudgedLot, ReasonRead, RuleResult, is_id
+
+
+@dataclass(frozen=True)
+class StoredLot:
+    pk: int
+    event_pk: int
+    facts: LotFacts
+
+
+_LOTS = sa.select(
+    col(Lot.pk), col(Lot.event_pk), col(Lot.id), col(Lot.code), col(Organization.code), col(Lot.material),
+    col(Lot.origin), col(Lot.value_amount), col(Lot.value_currency),
+).join(Organization, col(Lot.organization_pk) == Organization.pk)  # fmt: skip
+
+
+def _read(session: Session, *where: Any) -> list[StoredLot]:
+    rows = session.execute(_LOTS.where(*where).order_by(col(Lot.pk)))
+    return [
+        StoredLot(
+            pk,
+            event_pk,
+            LotFacts(
+                id=lot_id,
+                code=code,
+                organization=organization,
+                material=material,
+                origin=origin,
+                value=(Fraction(amount), currency) if amount is not None and currency is not None else None,
+            ),
+        )
+        for pk, event_pk, lot_id, code, organization, material, origin, amount, currency in rows
+    ]
+
+
+def lot_subject(session: Session, lot_id: str) -> StoredLot:
+    found = _read(session, col(Lot.id) == lot_id) if is_id(lot_id) else []
+    if not found:
+        raise NotFound(f"No lot has the id {lot_id!r}.")
+    return found[0]
+
+
+def production_lots(session: Session, sku_pk: int) -> list[StoredLot]:
+    """The SKU's non-voided production lots, in the order they were recorded."""
+    return _read(session, col(Lot.sku_pk) == sku_pk, col(Lot.status) == "active", col(Lot.is_production).is_(True))
+
+
+class Upstream:
+    """The nearest lots of some materials upstream of lots, remembered per event for one answer."""
+
+    def __init__(self, session: Session, materials: Iterable[str]) -> None:
+        self.session = session
+        self.materials = frozenset(materials)
+
+    def subject_lots(self, start: StoredLot) -> list[StoredLot]:
+        """The first lots of the materials on every path back from ``start``'s event, not walking past them."""
+        found: dict[int, StoredLot] = {}
+        seen: set[int] = set()
+        frontier = {start.event_pk}
+        while frontier:
+            seen |= frontier
+            inputs = sa.select(col(EventInput.lot_pk)).where(col(EventInput.event_pk).in_(frontier))
+            upstream = _read(self.session, col(Lot.pk).in_(inputs))
+            frontier = set()
+            for lot in upstream:
+                if lot.facts.material in self.materials:
+                    found[lot.pk] = lot
+                elif lot.event_pk not in seen:
+                    frontier.add(lot.event_pk)
+        return sorted(found.values(), key=lambda lot: lot.pk)
+
+
+def prices_on(session: Session, on: date) -> dict[tuple[str, str], Fraction]:
+    """Each element's price per kg in each currency in effect on the date: the latest ``valid_from`` not after it."""
+    query = (
+        sa.select(col(Price.element), col(Price.currency), col(Price.price_per_kg))
+        .where(col(Price.valid_from) <= on)
+        .order_by(col(Price.valid_from))
+    )
+    return {(element, currency): Fraction(price) for element, currency, price in session.execute(query)}
+
+
+def _has_rare_earths(lot: StoredLot) -> bool:
+    return any(rows for rows in lot.facts.origin.values())
+
+
+def _before_every(material: str, materials: Iterable[str]) -> bool:
+    """An oxide cannot hold a magnet: the lot's stage comes before the stage of every subject material."""
+    stage = engine.stage_index(engine.MATERIAL_STAGE[material])
+    return all(stage < engine.stage_index(engine.MATERIAL_STAGE[m]) for m in materials)
+
+
+def version_test(version: RuleVersion) -> RuleTest:
+    return RuleTest(
+        countries=version.countries,
+        stages=version.stages,
+        elements=version.elements,
+        basis=version.basis,
+        threshold_percent=version.threshold_percent,
+        threshold_inclusive=version.threshold_inclusive,
+        exemptions=version.exemptions,
+    )
+
+
+def rule_result(
+    session: Session,
+    rule: Rule,
+    version: RuleVersion,
+    subject_lots: list[StoredLot],
+    name: str,
+    is_sku: bool,
+    on: date,
+    prices: dict[tuple[str, str], Fraction],
+    lots_limit: int,
+) -> RuleResult:
+    """One rule's answer for the subject: each subject lot answered, the judged lots tested once each."""
+    test = version_test(version)
+    materials = version.subject_materials
+    upstream = Upstream(session, materials or ())
+    judged: dict[int, Judgement] = {}
+    answers: list[Answer] = []
+    reasons: list[Reason] = []
+    if is_sku and not subject_lots:
+        reasons.append(Reason("no_production_lots", None, None, f"{name} has no production lots"))
+
+    def judged_lot(lot: StoredLot) -> Judgement:
+        if lot.pk not in judged:
+            judged[lot.pk] = judge(test, lot.facts, prices, on.isoformat())
+        return judged[lot.pk]
+
+    for lot in subject_lots:
+        if materials is None or lot.facts.material in materials:
+            answers.append(judged_lot(lot).answer)
+        elif not _has_rare_earths(lot) or _before_every(lot.facts.material, materials):
+            answers.append("no")
+        else:
+            found = upstream.subject_lots(lot)
+            if not found:
+                detail = f"no {' or '.join(materials)} lot upstream of lot {lot.facts.code}"
+                reasons.append(Reason("no_subject_lots", lot.facts.id, None, detail))
+                answers.append("unknown")
+            else:
+                answers.append(worst(judged_lot(u).answer for u in found) or "unknown")
+    decided = verdict(test, answers, [judged[pk] for pk in sorted(judged)], reasons)
+    return RuleResult(
+        rule=rule.id,
+        title=rule.title,
+        version=version.version,
+        in_force=version.in_force,
+        basis=version.basis,
+        countries=list(version.countries),
+        stages=list(version.stages),
+        elements=list(version.elements) if version.elements is not None else None,
+        threshold_percent=format_decimal(version.threshold_percent),
+        threshold_inclusive=version.threshold_inclusive,
+        answer=decided.answer,
+        share_percent=_percent(decided.share_percent),
+        unknown_percent=_percent(decided.unknown_percent),
+        lots=[_judged_read(j) for j in decided.judged[:lots_limit]],
+        lots_count=len(decided.judged),
+        reasons=[_reason_read(r) for r in decided.reasons],
+        explanation=_explain(rule, version, name, decided, on),
+    )
+
+
+def _percent(value: Fraction | None) -> str | None:
+    return None if value is None else format_percent(value)
+
+
+def _reason_read(reason: Reason) -> ReasonRead:
+    return ReasonRead(code=reason.code, lot=reason.lot, element=reason.element, detail=reason.detail)
+
+
+def _judged_read(judged: Judgement) -> JudgedLot:
+    facts = judged.lot
+    return JudgedLot(
+        id=facts.id,
+        code=facts.code,
+        organization=facts.organization,
+        material=facts.material,
+        answer=judged.answer,
+        share_percent=_percent(judged.share_percent),
+        unknown_percent=_percent(judged.unknown_percent),
+        reasons=[_reason_read(r) for r in judged.reasons],
+    )
+
+
+def _explain(rule: Rule, version: RuleVersion, name: str, decided: Verdict, on: date) -> str:
+    status = "in force" if version.in_force else "not in force"
+    head = f"{rule.title} (version {version.version}, {status} on {on.isoformat()}): {name} answers {decided.answer}"
+    reasons = sorted({r.detail for r in decided.reasons})
+    if decided.share_percent is None:
+        return f"{head}, because it cannot be worked out: {'; '.join(reasons)}."
+    if reasons and not decided.judged:
+        return f"{head}: {'; '.join(reasons)}, so nobody has shown where its rare earths came from."
+    where = f"{' or '.join(version.countries)} at {', '.join(s.replace('_', ' ') for s in version.stages)}"
+    basis = "of the value of what it judges" if version.basis == "value" else "of the rare earths it judges"
+    elements = f" ({', '.join(decided.hit_elements)})" if decided.hit_elements else ""
+    bound = "at least" if version.threshold_inclusive else "more than"
+    threshold = f"{bound} {format_decimal(version.threshold_percent)} %"
+    shown = f"{format_percent(decided.share_percent)} % {basis}{elements} went through {where}"
+    if decided.answer == "yes":
+        return f"{head}: {shown}, which meets the rule's threshold ({threshold})."
+    if decided.answer == "unknown":
+        unknown = format_percent(decided.unknown_percent or Fraction(0))
+        gap = f"for a further {unknown} % nobody has shown where a rule stage took place"
+        return f"{head}: {shown}; {gap}, which could meet the rule's threshold ({threshold})."
+    return f"{head}: {shown}, which does not meet the rule's threshold ({threshold})."
+
+
+def catalog_revision(session: Session) -> tuple[int | None, int | None]:
+    """What else a SKU's rules' answer depends on: prices and custom rules, only ever added to."""
+    newest_rule = sa.select(sa.func.max(col(CustomRule.pk))).scalar_subquery()
+    price, rule = session.execute(sa.select(sa.func.max(col(Price.pk)), newest_rule)).one()
+    return price, rule
+
+
+def rules_on(session: Session, names: str | None, on: date) -> list[tuple[Rule, RuleVersion]]:
+    """The rules asked for (comma-separated ids, in that order), or every rule with a version on the date, by id."""
+    if names is None:
+        return [(rule, version) for rule in list_rules(session) if (version := rule.version_on(on)) is not None]
+    ids = [name.strip() for name in names.split(",")]
+    if len(set(ids)) != len(ids):
+        raise invalid("rules", "names a rule twice")
+    chosen = []
+    for rule_id in ids:
+        try:
+            rule = get_rule(session, rule_id)
+        except NotFound:
+            raise invalid("rules", f"there is no rule {rule_id!r}") from None
+        version = rule.version_on(on)
+        if version is None:
+            raise invalid("on", f"rule {rule_id} has no version covering {on.isoformat()}")
+        chosen.append((rule, version))
+    return chosen
+
+
+def compliance(
+    session: Session,
+    subject: dict[str, str],
+    subject_lots: list[StoredLot],
+    name: str,
+    rules: list[tuple[Rule, RuleVersion]],
+    on: date,
+    lots_limit: int,
+) -> ComplianceRead:
+    prices = prices_on(session, on)
+    is_sku = subject["kind"] == "sku"
+    results = [
+        rule_result(session, rule, version, subject_lots, name, is_sku, on, prices, lots_limit)
+        for rule, version in rules
+    ]
+    return ComplianceRead(subject=subject, on=on, results=results)
