@@ -50,6 +50,9 @@ run: $(STAMP)
 	@echo "  Try the SKU question:"
 	@echo "    curl -s -H \"Authorization: Bearer $$($(VENV)/bin/lodestone key)\" \\"
 	@echo "      'http://127.0.0.1:$(PORT)/v1/skus/EV-MOTOR-200/origin?countries=CN'"
+	@echo "  And the rules (DFARS, MOFCOM No. 18/57/61) on the day DFARS starts counting refining:"
+	@echo "    curl -s -H \"Authorization: Bearer $$($(VENV)/bin/lodestone key)\" \\"
+	@echo "      'http://127.0.0.1:$(PORT)/v1/skus/EV-MOTOR-200/compliance?on=2027-01-01'"
 	@echo
 	@PORT=$(PORT) $(VENV)/bin/lodestone serve --port $(PORT)
 

@@ -1,5 +1,6 @@
 """The rules' engine (RULES.md): properties the worked examples cannot pin down alone."""
 
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -8,7 +9,9 @@ from hypothesis import strategies as st
 
 from service import origin as engine
 from service.compliance import LotFacts, RuleTest, judge, verdict
+from service.judging import version_test
 from service.questions import DEFAULT_STAGES, Question, exposure
+from service.rules import BUILTIN_RULES, Rule, RuleVersion
 from tests.test_assessments import origin_strategy
 
 COUNTRIES = st.lists(st.sampled_from(["CN", "AU", "US"]), min_size=1, max_size=2, unique=True).map(tuple)
@@ -105,3 +108,28 @@ def test_a_value_rule_without_a_value_or_price_says_why() -> None:
     )
     # Dy hits: 1 kg x 500; REE could be Tb, the dearer: unknown 1 kg x 900.
     assert (priced.answer, priced.share_percent, priced.unknown_percent) == ("yes", Fraction(5), Fraction(9))
+
+
+MASS_VERSIONS = [(rule, version) for rule in BUILTIN_RULES for version in rule.versions if version.basis == "mass"]
+
+
+@given(
+    origin=origin_strategy,
+    chosen=st.sampled_from(MASS_VERSIONS),
+    offset=st.integers(min_value=0, max_value=3650),
+)
+def test_a_mass_answer_is_the_same_on_any_day_of_a_version(
+    origin: engine.Origin, chosen: tuple[Rule, RuleVersion], offset: int
+) -> None:
+    rule, version = chosen
+    last = (version.effective_to - version.effective_from).days - 1 if version.effective_to else 3650
+    day = version.effective_from + timedelta(days=min(offset, last))
+    assert rule.version_on(day) == rule.version_on(version.effective_from) == version
+    test = version_test(version)
+    on_day = judge(test, lot(origin), {}, day.isoformat())
+    on_first = judge(test, lot(origin), {}, version.effective_from.isoformat())
+    assert (on_day.answer, on_day.share_percent, on_day.unknown_percent) == (
+        on_first.answer,
+        on_first.share_percent,
+        on_first.unknown_percent,
+    )

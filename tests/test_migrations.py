@@ -116,3 +116,40 @@ def test_sku_revisions_are_added_to_and_dropped_from_a_database_with_lots(empty_
     downgrade(engine, "0003")
     assert "revision" not in {c["name"] for c in sa.inspect(engine).get_columns("sku")}
     engine.dispose()
+
+
+def test_magnet_making_lots_become_production_lots_of_their_sku(empty_url: str) -> None:
+    engine = create_db_engine(Settings(database_url=empty_url))
+    upgrade(engine, "0006")
+    now = "2025-06-01 00:00:00"
+    rows = [
+        "INSERT INTO organization (pk, code, name, country, created_at) VALUES (1, 'O', 'O', 'JP', :now)",
+        "INSERT INTO facility (pk, code, name, organization_pk, country, created_at) "
+        "VALUES (1, 'F', 'F', 1, 'JP', :now)",
+        "INSERT INTO sku (pk, sku, name, organization_pk, created_at, revision) VALUES (1, 'M', 'M', 1, :now, 'r1')",
+        "INSERT INTO event (pk, id, type, facility_pk, stage, occurred_at, recorded_at, status) "
+        "VALUES (1, 'e1', 'processing', 1, 'magnet_making', :now, :now, 'recorded'), "
+        "(2, 'e2', 'processing', 1, 'refining', :now, :now, 'recorded')",
+        "INSERT INTO lot (pk, id, code, organization_pk, facility_pk, event_pk, position, material, quantity, unit, "
+        "remaining, composition, origin, element_resolved, is_production, sku_pk, status, occurred_at, recorded_at) "
+        "VALUES (1, 'l1', 'MAG', 1, 1, 1, 0, 'magnet', 1, 'pcs', 1, '{}', '{}', true, false, 1, 'active', :now, :now), "
+        "(2, 'l2', 'OX', 1, 1, 2, 0, 'oxide', 1, 'kg', 1, '{}', '{}', true, false, NULL, 'active', :now, :now)",
+    ]
+    with engine.begin() as connection:
+        for row in rows:
+            connection.execute(sa.text(row), {"now": now})
+
+    def flags() -> tuple[list[bool], str]:
+        with engine.connect() as connection:
+            lots = connection.execute(sa.text("SELECT is_production FROM lot ORDER BY pk")).scalars().all()
+            return [bool(flag) for flag in lots], connection.execute(sa.text("SELECT revision FROM sku")).scalar_one()
+
+    upgrade(engine)
+    production, revision = flags()
+    assert production == [True, False]
+    assert revision != "r1"  # the SKU's remembered answers are forgotten
+    downgrade(engine, "0006")
+    production, after = flags()
+    assert production == [False, False]
+    assert after != revision
+    engine.dispose()
