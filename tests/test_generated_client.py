@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from service.config import Settings
+from service.db import create_db_engine
+from service.demo import load_demo
 from tests.conftest import ADMIN_KEY
-from tests.helpers import make_chain
 from tests.servers import running_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,17 +76,26 @@ def test_the_sku_question_answers_typed_and_refusals_are_typed_problems(
     generated: Path, database_url: str, tmp_path: Path
 ) -> None:
     assess_sku = generated_module("api.answers.assess_sku")
+    sku_compliance = generated_module("api.answers.sku_compliance")
     models = generated_module("models")
     client_module = generated_module("client")
     with running_server(database_url, tmp_path, workers=1) as server:
-        with server.client() as http:
-            make_chain(http)
+        engine = create_db_engine(Settings(database_url=database_url))
+        assert load_demo(engine)
+        engine.dispose()
         with client_module.AuthenticatedClient(base_url=server.base_url, token=ADMIN_KEY, timeout=60) as client:
-            answered = assess_sku.sync_detailed("WIDGET", client=client)
+            answered = assess_sku.sync_detailed("EV-MOTOR-200", client=client)
             assert answered.status_code == 200
             assert isinstance(answered.parsed, models.AssessmentRead)
-            assert answered.parsed.answer == models.AssessmentReadAnswer.UNKNOWN
-            assert answered.parsed.answer.value == "unknown"
+            assert answered.parsed.answer == models.AssessmentReadAnswer.YES
+            assert answered.parsed.share_percent == "2.436961"
+
+            rules = sku_compliance.sync_detailed("EV-MOTOR-200", client=client, on="2027-01-01", rules="dfars-7052")
+            assert rules.status_code == 200
+            assert isinstance(rules.parsed, models.ComplianceRead)
+            assert [(r.rule, r.version, r.answer.value) for r in rules.parsed.results] == [
+                ("dfars-7052", "2027", "yes")
+            ]
 
             missing = assess_sku.sync_detailed("NO-SUCH-SKU", client=client)
             assert missing.status_code == 404
@@ -93,7 +104,7 @@ def test_the_sku_question_answers_typed_and_refusals_are_typed_problems(
             assert missing.parsed.status == 404
             assert missing.parsed.request_id == missing.headers["x-request-id"]
 
-            refused = assess_sku.sync_detailed("WIDGET", client=client, threshold_percent="101")
+            refused = assess_sku.sync_detailed("EV-MOTOR-200", client=client, threshold_percent="101")
             assert refused.status_code == 422
             assert refused.headers["content-type"] == "application/problem+json"
             assert isinstance(refused.parsed, models.Problem)
