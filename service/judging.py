@@ -6,7 +6,7 @@ events, one query per step back for all paths at once, never a query per lot), a
 effect on the date.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
@@ -69,29 +69,41 @@ def production_lots(session: Session, sku_pk: int) -> list[StoredLot]:
     return _read(session, col(Lot.sku_pk) == sku_pk, col(Lot.status) == "active", col(Lot.is_production).is_(True))
 
 
-class Upstream:
-    """The nearest lots of some materials upstream of lots, remembered per event for one answer."""
+def subject_lots_upstream(
+    session: Session, starts: Sequence[StoredLot], materials: Iterable[str]
+) -> dict[int, list[StoredLot]]:
+    """For each start lot, the first lots of the materials on every path back from its event, not past them.
 
-    def __init__(self, session: Session, materials: Iterable[str]) -> None:
-        self.session = session
-        self.materials = frozenset(materials)
-
-    def subject_lots(self, start: StoredLot) -> list[StoredLot]:
-        """The first lots of the materials on every path back from ``start``'s event, not walking past them."""
-        found: dict[int, StoredLot] = {}
-        seen: set[int] = set()
-        frontier = {start.event_pk}
-        while frontier:
-            seen |= frontier
-            inputs = sa.select(col(EventInput.lot_pk)).where(col(EventInput.event_pk).in_(frontier))
-            upstream = _read(self.session, col(Lot.pk).in_(inputs))
-            frontier = set()
-            for lot in upstream:
-                if lot.facts.material in self.materials:
-                    found[lot.pk] = lot
-                elif lot.event_pk not in seen:
-                    frontier.add(lot.event_pk)
-        return sorted(found.values(), key=lambda lot: lot.pk)
+    Every start walks at once: one query per step back (per 500 events) for all paths together, so a
+    SKU of thousands of lots costs its depth in queries, not its lots times its depth.
+    """
+    wanted = frozenset(materials)
+    found: dict[int, dict[int, StoredLot]] = {start.pk: {} for start in starts}
+    walked: dict[int, set[int]] = {}  # event -> the starts that have walked through it
+    frontier: dict[int, set[int]] = {}
+    for start in starts:
+        frontier.setdefault(start.event_pk, set()).add(start.pk)
+    while frontier:
+        for event_pk, walkers in frontier.items():
+            walked.setdefault(event_pk, set()).update(walkers)
+        step: dict[int, set[int]] = {}
+        events = sorted(frontier)
+        for first in range(0, len(events), 500):
+            chunk = events[first : first + 500]
+            consumed = sa.select(col(EventInput.event_pk), col(EventInput.lot_pk)).where(
+                col(EventInput.event_pk).in_(chunk)
+            )
+            pairs = session.execute(consumed).all()
+            lots = {lot.pk: lot for lot in _read(session, col(Lot.pk).in_(sa.select(consumed.subquery().c.lot_pk)))}
+            for event_pk, lot_pk in pairs:
+                lot, walkers = lots[lot_pk], frontier[event_pk]
+                if lot.facts.material in wanted:
+                    for walker in walkers:
+                        found[walker][lot.pk] = lot
+                elif new := walkers - walked.get(lot.event_pk, set()):
+                    step.setdefault(lot.event_pk, set()).update(new)
+        frontier = step
+    return {start: sorted(lots.values(), key=lambda lot: lot.pk) for start, lots in found.items()}
 
 
 def prices_on(session: Session, on: date) -> dict[tuple[str, str], Fraction]:
@@ -140,7 +152,6 @@ def rule_result(
     """One rule's answer for the subject: each subject lot answered, the judged lots tested once each."""
     test = version_test(version)
     materials = version.subject_materials
-    upstream = Upstream(session, materials or ())
     judged: dict[int, Judgement] = {}
     answers: list[Answer] = []
     reasons: list[Reason] = []
@@ -152,13 +163,20 @@ def rule_result(
             judged[lot.pk] = judge(test, lot.facts, prices, on.isoformat())
         return judged[lot.pk]
 
+    def walks(lot: StoredLot) -> bool:
+        """Whether the lot is answered by the subject lots upstream of it."""
+        if materials is None or lot.facts.material in materials:
+            return False
+        return _has_rare_earths(lot) and not _before_every(lot.facts.material, materials)
+
+    upstream = subject_lots_upstream(session, [lot for lot in subject_lots if walks(lot)], materials or ())
     for lot in subject_lots:
         if materials is None or lot.facts.material in materials:
             answers.append(judged_lot(lot).answer)
-        elif not _has_rare_earths(lot) or _before_every(lot.facts.material, materials):
+        elif not walks(lot):
             answers.append("no")
         else:
-            found = upstream.subject_lots(lot)
+            found = upstream[lot.pk]
             if not found:
                 detail = f"no {' or '.join(materials)} lot upstream of lot {lot.facts.code}"
                 reasons.append(Reason("no_subject_lots", lot.facts.id, None, detail))

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from service.config import Settings
 from service.db import create_db_engine
 from service.demo import load_demo
-from tests.helpers import extract, make_chain
+from tests.helpers import event, extract, lot_input, make_chain, post_ok
 
 
 @pytest.fixture
@@ -119,3 +119,50 @@ def test_a_remembered_answer_is_forgotten_when_prices_rules_or_lots_change(demo:
     assert demo.post("/v1/events", json=more).status_code == 201
     lots_after = results(demo, "EV-MOTOR-200", "2027-01-10", rules="dfars-7052")["dfars-7052"]["lots_count"]
     assert lots_after == lots_before + 1
+
+
+def test_a_sku_judges_the_magnets_in_each_product_and_says_which_have_none(client: TestClient) -> None:
+    make_chain(client)
+    magnet_plant = {
+        "code": "MAG",
+        "name": "Magnets",
+        "organization": "MAKER",
+        "country": "JP",
+        "stages": ["magnet_making"],
+    }
+    post_ok(client, "/v1/facilities", magnet_plant)
+    extract(client, "ORE", "100", {"Nd": "8", "Dy": "2"})
+    steps = [
+        event("transfer", "MINE", inputs=[lot_input("ORE", "100")], outputs=[{"code": "ORE-CN", "facility": "REF"}]),
+        event("processing", "REF", stage="refining", inputs=[lot_input("ORE-CN", "100")],
+              outputs=[{"code": "OX", "material": "oxide", "quantity": "10", "unit": "kg",
+                        "composition": {"Nd": "8", "Dy": "2"}}]),
+        event("transfer", "REF", inputs=[lot_input("OX", "10")], outputs=[{"code": "OX-JP", "facility": "MAG"}]),
+        event("processing", "MAG", stage="magnet_making", inputs=[lot_input("OX-JP", "10", "MAKER")],
+              outputs=[{"code": f"M{i}", "material": "magnet", "quantity": "50", "unit": "pcs",
+                        "composition": {"Nd": "4", "Dy": "1"}} for i in (1, 2)]),
+        *[event("transfer", "MAG", inputs=[lot_input(f"M{i}", "50", "MAKER")],
+                outputs=[{"code": f"M{i}-US", "facility": "PLANT"}]) for i in (1, 2)],
+        *[event("processing", "PLANT", stage="manufacturing", inputs=[lot_input(f"M{i}-US", "50", "MAKER")],
+                outputs=[{"code": f"R{i}", "material": "component", "quantity": "10", "unit": "pcs"}])
+          for i in (1, 2)],
+        *[event("processing", "PLANT", stage="manufacturing", inputs=[lot_input(f"R{i}", "10", "MAKER")],
+                outputs=[{"code": f"P{i}", "material": "product", "quantity": "10", "unit": "pcs", "sku": "WIDGET"}])
+          for i in (1, 2)],
+        event("receipt", "PLANT", outputs=[{"code": "P3", "material": "product", "quantity": "1", "unit": "pcs",
+                                            "composition": {"Nd": "1"}, "sku": "WIDGET"}]),
+    ]  # fmt: skip
+    for step in steps:
+        post_ok(client, "/v1/events", step)
+    version = {"version": "v1", "effective_from": "2026-01-01", "effective_to": None, "in_force": True,
+               "countries": ["CN"], "stages": ["refining"], "elements": None, "basis": "mass",
+               "threshold_percent": "0", "threshold_inclusive": False, "subject_materials": ["magnet"]}  # fmt: skip
+    post_ok(client, "/v1/rules", {"id": "MAGNETS-CN", "title": "Magnets refined in China", "versions": [version]})
+
+    result = results(client, "WIDGET", "2027-01-01", rules="MAGNETS-CN")["MAGNETS-CN"]
+    assert result["answer"] == "yes"
+    assert [(lot["code"], lot["answer"]) for lot in result["lots"]] == [("M1-US", "yes"), ("M2-US", "yes")]
+    assert result["lots_count"] == 2
+    [reason] = result["reasons"]
+    assert reason["code"] == "no_subject_lots"
+    assert reason["lot"] == client.get("/v1/lots", params={"code": "P3"}).json()["items"][0]["id"]
