@@ -18,11 +18,12 @@ from sqlmodel import Session, col
 from service import origin as engine
 from service.compliance import Judgement, LotFacts, Reason, RuleTest, Verdict, judge, verdict
 from service.errors import NotFound, invalid
-from service.models import CustomRule, EventInput, Lot, Organization, Price
+from service.models import CustomRule, EventInput, Lot, Organization, Price, Sku
 from service.numbers import format_decimal, format_percent
 from service.questions import Answer, worst
 from service.rules import Rule, RuleVersion, get_rule, list_rules
-from service.schemas import ComplianceRead, JudgedLot, ReasonRead, RuleResult, is_id
+from service.schemas import ComplianceRead, JudgedLot, ReasonRead, RuleResult, is_code, is_id
+from service.skus import no_sku
 
 
 @dataclass(frozen=True)
@@ -250,11 +251,23 @@ def _explain(rule: Rule, version: RuleVersion, name: str, decided: Verdict, on: 
     return f"{head}: {shown}, which does not meet the rule's threshold ({threshold})."
 
 
-def catalog_revision(session: Session) -> tuple[int | None, int | None]:
-    """What else a SKU's rules' answer depends on: prices and custom rules, only ever added to."""
-    newest_rule = sa.select(sa.func.max(col(CustomRule.pk))).scalar_subquery()
-    price, rule = session.execute(sa.select(sa.func.max(col(Price.pk)), newest_rule)).one()
-    return price, rule
+# Every rules' answer for a SKU starts here: the SKU's key and revision, and what else its answer depends on
+# (prices and custom rules, only ever added to: their newest keys), in one statement built once.
+_SKU_AND_CATALOG = sa.select(
+    col(Sku.pk),
+    col(Sku.revision),
+    sa.select(sa.func.max(col(Price.pk))).scalar_subquery(),
+    sa.select(sa.func.max(col(CustomRule.pk))).scalar_subquery(),
+).where(col(Sku.sku) == sa.bindparam("sku"))
+
+
+def sku_revisions(session: Session, code: str) -> tuple[int, tuple[object, ...]]:
+    """The SKU's key, and the revisions its rules' answer is remembered under (its own, the prices', the rules')."""
+    found = session.connection().execute(_SKU_AND_CATALOG, {"sku": code}).first() if is_code(code) else None
+    if found is None:
+        raise no_sku(code)
+    pk, *revisions = found
+    return pk, tuple(revisions)
 
 
 def rules_on(session: Session, names: str | None, on: date) -> list[tuple[Rule, RuleVersion]]:

@@ -33,13 +33,13 @@ def sku_revision(session: Session, code: str) -> tuple[int, str]:
     """The SKU's key and its current revision (see ``touch_skus``)."""
     found = session.connection().execute(_PK_AND_REVISION, {"sku": code}).first() if is_code(code) else None
     if found is None:
-        raise _no_sku(code)
+        raise no_sku(code)
     pk, revision = found
     assert pk is not None  # a stored row has its key
     return pk, revision
 
 
-def _no_sku(code: str) -> NotFound:
+def no_sku(code: str) -> NotFound:
     return NotFound(f"No SKU is called {code!r}.")
 
 
@@ -47,7 +47,7 @@ def get_sku(session: Session, code: str) -> SkuRead:
     query = select(Sku, Organization).join(Organization).where(Sku.sku == code)
     row = session.exec(query).first() if is_code(code) else None
     if row is None:
-        raise _no_sku(code)
+        raise no_sku(code)
     return _read(*row)
 
 

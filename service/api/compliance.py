@@ -4,16 +4,16 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from service import judging
 from service.answer_memo import AnswerMemo
 from service.api.catalog import SkuPath
 from service.api.common import problems, v1_router
-from service.api.deps import Reader, SessionDep
+from service.api.deps import Reader, SessionDep, run_database_work
 from service.api.lots import LotId
 from service.errors import invalid
 from service.schemas import ComplianceRead
-from service.skus import sku_revision
 
 router = v1_router("answers")
 
@@ -55,7 +55,7 @@ def lot_compliance(
 
 
 @router.get("/skus/{sku}/compliance", summary="Answer the rules for a SKU", responses=problems(404, 422))
-def sku_compliance(
+async def sku_compliance(
     request: Request,
     sku: SkuPath,
     session: SessionDep,
@@ -66,14 +66,18 @@ def sku_compliance(
 ) -> ComplianceRead:
     """What each rule (DFARS, MOFCOM...) answers for this SKU on a date: the worst of its production lots."""
     day = _day(on)
-    sku_pk, revision = sku_revision(session, sku)
     # Remembered like the plain answer: under the SKU's revision, and the prices and rules as they are now.
-    key = ("compliance", revision, sku, rules, day, lots_limit, judging.catalog_revision(session))
+    # A remembered answer is given at once; one not yet known is worked out in a thread (the plain answer's way).
+    sku_pk, revisions = await run_database_work(request, judging.sku_revisions, session, sku)
+    key = ("compliance", sku, rules, day, lots_limit, *revisions)
+    memo: AnswerMemo[ComplianceRead] = request.app.state.compliance
+    remembered = memo.get(key)
+    if remembered is not None:
+        return remembered
 
     def compute() -> ComplianceRead:
         lots = judging.production_lots(session, sku_pk)
         chosen = judging.rules_on(session, rules, day)
         return judging.compliance(session, {"kind": "sku", "sku": sku}, lots, f"SKU {sku}", chosen, day, lots_limit)
 
-    memo: AnswerMemo[ComplianceRead] = request.app.state.compliance
-    return memo.get_or_compute(key, compute)
+    return await run_in_threadpool(memo.get_or_compute, key, compute)
