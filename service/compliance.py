@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from typing import Literal
 
 from service import origin as engine
@@ -19,18 +20,19 @@ ReasonCode = Literal["missing_value", "missing_price", "no_subject_lots", "no_pr
 
 @dataclass(frozen=True)
 class RuleTest:
-    """What a rule version asks, as the engine reads it."""
+    """What a rule version asks, as the engine reads it (``rules.RuleVersion`` adds its dates)."""
 
     countries: tuple[str, ...]
     stages: tuple[str, ...]
-    elements: tuple[str, ...] | None
+    elements: tuple[str, ...] | None  # None: every rare earth counts
     basis: Literal["mass", "value"]
     threshold_percent: Decimal
     threshold_inclusive: bool
-    exemptions: tuple[tuple[tuple[str, str], ...], ...]
+    exemptions: tuple[tuple[tuple[str, str], ...], ...]  # each route pattern as sorted (stage, value) pairs
 
-    @property
+    @cached_property
     def question(self) -> Question:
+        """Built once: it remembers each route's class for every lot this test judges."""
         return Question(self.countries, self.stages, self.threshold_percent, self.elements)
 
     def exempt(self, route: engine.Route) -> bool:

@@ -127,18 +127,6 @@ def _before_every(material: str, materials: Iterable[str]) -> bool:
     return all(stage < engine.stage_index(engine.MATERIAL_STAGE[m]) for m in materials)
 
 
-def version_test(version: RuleVersion) -> RuleTest:
-    return RuleTest(
-        countries=version.countries,
-        stages=version.stages,
-        elements=version.elements,
-        basis=version.basis,
-        threshold_percent=version.threshold_percent,
-        threshold_inclusive=version.threshold_inclusive,
-        exemptions=version.exemptions,
-    )
-
-
 def rule_result(
     session: Session,
     rule: Rule,
@@ -151,7 +139,7 @@ def rule_result(
     lots_limit: int,
 ) -> RuleResult:
     """One rule's answer for the subject: each subject lot answered, the judged lots tested once each."""
-    test = version_test(version)
+    test: RuleTest = version
     materials = version.subject_materials
     judged: dict[int, Judgement] = {}
     answers: list[Answer] = []

@@ -8,12 +8,13 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from sqlmodel import Session, select
 
 from service import audit
 from service.audit import WriteContext
+from service.compliance import RuleTest
 from service.contract import CONTRACT_DIR
 from service.db import utcnow
 from service.errors import Conflict, NotFound, invalid
@@ -23,21 +24,14 @@ from service.schemas.rules import RuleCreate, RuleRead, RuleVersionRead
 
 
 @dataclass(frozen=True)
-class RuleVersion:
-    """One reading of a rule over ``[effective_from, effective_to)``."""
+class RuleVersion(RuleTest):
+    """One reading of a rule over ``[effective_from, effective_to)``: the engine's test, and when and what it judges."""
 
     version: str
     effective_from: date
     effective_to: date | None
     in_force: bool
-    countries: tuple[str, ...]
-    stages: tuple[str, ...]
-    elements: tuple[str, ...] | None  # None: every rare earth counts
-    basis: Literal["mass", "value"]
-    threshold_percent: Decimal
-    threshold_inclusive: bool
     subject_materials: tuple[str, ...] | None  # None: the lot itself is judged
-    exemptions: tuple[tuple[tuple[str, str], ...], ...]  # each route pattern as sorted (stage, value) pairs
 
     def covers(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)

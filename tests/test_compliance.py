@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from service import origin as engine
 from service.compliance import LotFacts, RuleTest, judge, verdict
-from service.judging import version_test
 from service.questions import DEFAULT_STAGES, Question, exposure
 from service.rules import BUILTIN_RULES, Rule, RuleVersion
 from tests.test_assessments import origin_strategy
@@ -125,7 +124,7 @@ def test_a_mass_answer_is_the_same_on_any_day_of_a_version(
     last = (version.effective_to - version.effective_from).days - 1 if version.effective_to else 3650
     day = version.effective_from + timedelta(days=min(offset, last))
     assert rule.version_on(day) == rule.version_on(version.effective_from) == version
-    test = version_test(version)
+    test = version
     on_day = judge(test, lot(origin), {}, day.isoformat())
     on_first = judge(test, lot(origin), {}, version.effective_from.isoformat())
     assert (on_day.answer, on_day.share_percent, on_day.unknown_percent) == (
