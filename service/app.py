@@ -11,7 +11,21 @@ from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.answer_memo import AnswerMemo
-from service.api import admin, answers, catalog, compliance, contract, events, health, lots, prices, rules
+from service.api import (
+    admin,
+    answers,
+    attestations,
+    catalog,
+    compliance,
+    contract,
+    disclosure,
+    events,
+    health,
+    jwks,
+    lots,
+    prices,
+    rules,
+)
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import PROBLEM_JSON, BodyLimit, install_problem_handlers
@@ -47,6 +61,14 @@ TAGS = [
     {"name": "answers", "description": "The question buyers and customs lawyers ask, for a lot or a SKU."},
     {"name": "lots", "description": "Material as recorded: quantity, what is left, and the origin of its rare earths."},
     {"name": "events", "description": "What happened to material: extracted, received, processed, shipped, voided."},
+    {
+        "name": "attestations",
+        "description": "Answers signed by the service and kept unchanged; public keys to verify them.",
+    },
+    {
+        "name": "disclosure",
+        "description": "For auditors: the s.857 disclosure, the flow of rare earths, a printable report.",
+    },
     {"name": "rules", "description": "Compliance rules with dated versions: built-in (rules.json) and custom (admin)."},
     {"name": "organizations", "description": "Companies that hold facilities, lots and SKUs."},
     {"name": "facilities", "description": "Sites, their country and the processing stages they perform."},
@@ -133,6 +155,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prices.router,
         admin.key_router,
         admin.audit_router,
+        attestations.router,
+        jwks.router,
+        disclosure.router,
         contract.router,
     ):
         app.include_router(router)

@@ -207,3 +207,36 @@ class CustomRule(SQLModel, table=True):
     id: str = Field(max_length=64, unique=True)
     body: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     created_at: datetime = _timestamp()
+
+
+class SigningKey(SQLModel, table=True):
+    """A public key attestations were signed with, by its RFC 7638 thumbprint; the private key is never stored here.
+
+    Keys stay after a rotation, so attestations they signed still verify; a revoked key leaves the JWKS.
+    """
+
+    __tablename__ = "signing_key"
+
+    kid: str = Field(primary_key=True, max_length=64)
+    # The public JWK (RFC 8037 OKP, Ed25519) as published at /.well-known/jwks.json.
+    public_jwk: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    created_at: datetime = _timestamp()
+    revoked_at: datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=True))
+
+
+class Attestation(SQLModel, table=True):
+    """An answer as the service gave it, signed (compact JWS) and kept, never to change."""
+
+    __tablename__ = "attestation"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=36, unique=True)
+    subject_kind: str = Field(max_length=10)
+    sku: str | None = Field(default=None, max_length=64, index=True)
+    lot: str | None = Field(default=None, max_length=36, index=True)
+    # Who asked for it: the API key and its organization (none for the operator's admin key).
+    key_id: str | None = Field(default=None, max_length=36)
+    organization: str | None = Field(default=None, max_length=64)
+    kid: str = Field(max_length=64, foreign_key="signing_key.kid")
+    issued_at: datetime = _timestamp()
+    jws: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
