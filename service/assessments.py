@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from service import knowledge
 from service import origin as engine
 from service.answer_memo import AnswerMemo
-from service.db import UTCDateTime
+from service.db import UTCDateTime, utcnow
 from service.lots import get_lot_view, route_shares, stage_percents
 from service.models import Lot, Organization
 from service.numbers import format_kg, format_percent
@@ -56,6 +57,7 @@ def _assessment(
     answer: Answer,
     weighed: Weighed,
     explanation: str,
+    as_of: datetime | None,
     lots: list[LotAnswer] | None = None,
     lots_count: int | None = None,
 ) -> AssessmentRead:
@@ -83,17 +85,21 @@ def _assessment(
         lots=lots,
         lots_count=lots_count,
         explanation=explanation,
+        as_of=as_of or utcnow(),
     )
 
 
-def assess_lot(session: Session, lot_id: str, question: Question) -> AssessmentRead:
+def assess_lot(session: Session, lot_id: str, question: Question, as_of: datetime | None = None) -> AssessmentRead:
+    """The lot's answer from its stored origin; as of a moment, only a lot recorded by then has one."""
     view = get_lot_view(session, lot_id)
+    if as_of is not None and view.lot.recorded_at > as_of:
+        raise knowledge.not_known(f"lot has the id {lot_id!r}", as_of)
     weighed = weigh([view.lot.origin], question)
     exposure = weighed.exposure
     answer = exposure.answer(question.threshold)
     subject = {"kind": "lot", "id": view.lot.id, "code": view.lot.code, "organization": view.organization}
     name = f"Lot {view.lot.code} of {view.organization}"
-    return _assessment(subject, question, answer, weighed, _explain(name, answer, exposure, question))
+    return _assessment(subject, question, answer, weighed, _explain(name, answer, exposure, question), as_of)
 
 
 @dataclass(frozen=True)
@@ -106,12 +112,12 @@ class ProductionLot:
     origin: engine.StoredOrigin
 
 
-def _production_lots_query(*, since: bool, until: bool) -> Any:
+def _production_lots_query(*, since: bool, until: bool, as_of: bool) -> Any:
     query = (
         sa.select(col(Lot.id), col(Lot.code), col(Organization.code), col(Lot.origin))
         .join(Organization, col(Lot.organization_pk) == Organization.pk)
-        .where(col(Lot.sku_pk) == sa.bindparam("sku_pk"), col(Lot.status) == "active")
-        .where(col(Lot.is_production).is_(True))
+        .where(col(Lot.sku_pk) == sa.bindparam("sku_pk"), col(Lot.is_production).is_(True))
+        .where(*(knowledge.lots_known(knowledge.as_of_param()) if as_of else knowledge.lots_active(None)))
     )
     if since:
         query = query.where(col(Lot.occurred_at) >= sa.bindparam("since", type_=UTCDateTime()))
@@ -122,18 +128,23 @@ def _production_lots_query(*, since: bool, until: bool) -> Any:
 
 # Built once: a statement made per request costs more than the query it runs on a small SKU.
 _PRODUCTION_LOTS = {
-    (since, until): _production_lots_query(since=since, until=until)
+    (since, until, as_of): _production_lots_query(since=since, until=until, as_of=as_of)
     for since in (False, True)
     for until in (False, True)
+    for as_of in (False, True)
 }
 
 
 def production_lots(
-    session: Session, sku_pk: int, produced_from: datetime | None, produced_to: datetime | None
+    session: Session,
+    sku_pk: int,
+    produced_from: datetime | None,
+    produced_to: datetime | None,
+    as_of: datetime | None = None,
 ) -> list[ProductionLot]:
-    """The non-voided lots of the SKU made by manufacturing or entered by a receipt, in the window."""
-    query = _PRODUCTION_LOTS[produced_from is not None, produced_to is not None]
-    parameters = {"sku_pk": sku_pk, "since": produced_from, "until": produced_to}
+    """The SKU's production lots in the window that are active (now, or at ``as_of``), in recorded order."""
+    query = _PRODUCTION_LOTS[produced_from is not None, produced_to is not None, as_of is not None]
+    parameters = {"sku_pk": sku_pk, "since": produced_from, "until": produced_to, "as_of": as_of}
     return [
         ProductionLot(lot_id, code, organization, origin)
         for lot_id, code, organization, origin in session.connection().execute(query, parameters)
@@ -151,11 +162,12 @@ class SkuQuestion:
     produced_from: datetime | None = None
     produced_to: datetime | None = None
     lots_limit: int = 100
+    as_of: datetime | None = None
 
     @cached_property
     def key(self) -> Hashable:
         window = (self.produced_from, self.produced_to)
-        return (self.revision, self.sku, *self.question.key, *window, self.lots_limit)
+        return (self.revision, self.sku, *self.question.key, *window, self.lots_limit, self.as_of)
 
 
 def ask_sku(
@@ -165,25 +177,32 @@ def ask_sku(
     produced_from: datetime | None = None,
     produced_to: datetime | None = None,
     lots_limit: int = 100,
+    as_of: datetime | None = None,
 ) -> SkuQuestion:
-    """The question about an existing SKU, pinned to the revision this transaction reads."""
-    sku_pk, revision = sku_revision(session, sku)
-    return SkuQuestion(sku, sku_pk, revision, question, produced_from, produced_to, lots_limit)
+    """The question about a SKU that exists (at ``as_of``), pinned to the revision this transaction reads."""
+    sku_pk, revision = sku_revision(session, sku, as_of)
+    return SkuQuestion(sku, sku_pk, revision, question, produced_from, produced_to, lots_limit, as_of)
 
 
 def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo[AssessmentRead] | None = None) -> AssessmentRead:
     """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
 
     def compute() -> AssessmentRead:
-        lots = production_lots(session, asked.sku_pk, asked.produced_from, asked.produced_to)
+        lots = production_lots(session, asked.sku_pk, asked.produced_from, asked.produced_to, asked.as_of)
         windowed = bool(asked.produced_from or asked.produced_to)
-        return _assess_lots(asked.sku, asked.question, lots, asked.lots_limit, windowed=windowed)
+        return _assess_lots(asked.sku, asked.question, lots, asked.lots_limit, asked.as_of, windowed=windowed)
 
     return memo.get_or_compute(asked.key, compute) if memo is not None else compute()
 
 
 def _assess_lots(
-    sku: str, question: Question, lots: list[ProductionLot], lots_limit: int, *, windowed: bool
+    sku: str,
+    question: Question,
+    lots: list[ProductionLot],
+    lots_limit: int,
+    as_of: datetime | None,
+    *,
+    windowed: bool,
 ) -> AssessmentRead:
     weighed = weigh((lot.origin for lot in lots), question)
     exposure = weighed.exposure
@@ -221,4 +240,4 @@ def _assess_lots(
     # Worst first, so a portal showing the first page shows what decides the answer; stable within a class.
     shown = [answers[i] for i in worst_first([a.answer for a in answers])[:lots_limit]]
     subject = {"kind": "sku", "sku": sku}
-    return _assessment(subject, question, answer, weighed, explanation, shown, len(answers))
+    return _assessment(subject, question, answer, weighed, explanation, as_of, shown, len(answers))

@@ -8,15 +8,17 @@ effect on the date.
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from service import knowledge
 from service import origin as engine
 from service.compliance import Judgement, LotFacts, Reason, RuleTest, Verdict, judge, verdict
+from service.db import utcnow
 from service.errors import NotFound, invalid
 from service.models import CustomRule, EventInput, Lot, Organization, Price, Sku
 from service.numbers import format_decimal, format_percent
@@ -58,16 +60,18 @@ def _read(session: Session, *where: Any) -> list[StoredLot]:
     ]
 
 
-def lot_subject(session: Session, lot_id: str) -> StoredLot:
-    found = _read(session, col(Lot.id) == lot_id) if is_id(lot_id) else []
+def lot_subject(session: Session, lot_id: str, as_of: datetime | None = None) -> StoredLot:
+    """The lot asked about; as of a moment, only one recorded by then."""
+    recorded = () if as_of is None else (col(Lot.recorded_at) <= as_of,)
+    found = _read(session, col(Lot.id) == lot_id, *recorded) if is_id(lot_id) else []
     if not found:
-        raise NotFound(f"No lot has the id {lot_id!r}.")
+        raise knowledge.not_known(f"lot has the id {lot_id!r}", as_of)
     return found[0]
 
 
-def production_lots(session: Session, sku_pk: int) -> list[StoredLot]:
-    """The SKU's non-voided production lots, in the order they were recorded."""
-    return _read(session, col(Lot.sku_pk) == sku_pk, col(Lot.status) == "active", col(Lot.is_production).is_(True))
+def production_lots(session: Session, sku_pk: int, as_of: datetime | None = None) -> list[StoredLot]:
+    """The SKU's production lots active now (or at ``as_of``), in the order they were recorded."""
+    return _read(session, col(Lot.sku_pk) == sku_pk, col(Lot.is_production).is_(True), *knowledge.lots_active(as_of))
 
 
 def subject_lots_upstream(
@@ -107,13 +111,18 @@ def subject_lots_upstream(
     return {start: sorted(lots.values(), key=lambda lot: lot.pk) for start, lots in found.items()}
 
 
-def prices_on(session: Session, on: date) -> dict[tuple[str, str], Fraction]:
-    """Each element's price per kg in each currency in effect on the date: the latest ``valid_from`` not after it."""
+def prices_on(session: Session, on: date, as_of: datetime | None = None) -> dict[tuple[str, str], Fraction]:
+    """Each element's price per kg in each currency in effect on the date: the latest ``valid_from`` not after it.
+
+    As of a moment, only the prices recorded by then.
+    """
     query = (
         sa.select(col(Price.element), col(Price.currency), col(Price.price_per_kg))
         .where(col(Price.valid_from) <= on)
         .order_by(col(Price.valid_from))
     )
+    if as_of is not None:
+        query = query.where(col(Price.created_at) <= as_of)
     return {(element, currency): Fraction(price) for element, currency, price in session.execute(query)}
 
 
@@ -247,30 +256,42 @@ _SKU_AND_CATALOG = sa.select(
     sa.select(sa.func.max(col(Price.pk))).scalar_subquery(),
     sa.select(sa.func.max(col(CustomRule.pk))).scalar_subquery(),
 ).where(col(Sku.sku) == sa.bindparam("sku"))
+_SKU_AND_CATALOG_AS_OF = _SKU_AND_CATALOG.where(col(Sku.created_at) <= knowledge.as_of_param())
 
 
-def sku_revisions(session: Session, code: str) -> tuple[int, tuple[object, ...]]:
-    """The SKU's key, and the revisions its rules' answer is remembered under (its own, the prices', the rules')."""
-    found = session.connection().execute(_SKU_AND_CATALOG, {"sku": code}).first() if is_code(code) else None
+def sku_revisions(session: Session, code: str, as_of: datetime | None = None) -> tuple[int, tuple[object, ...]]:
+    """The SKU's key, and the revisions its rules' answer is remembered under (its own, the prices', the rules').
+
+    As of a moment, a SKU registered after it is not found.
+    """
+    query = _SKU_AND_CATALOG if as_of is None else _SKU_AND_CATALOG_AS_OF
+    found = session.connection().execute(query, {"sku": code, "as_of": as_of}).first() if is_code(code) else None
     if found is None:
-        raise no_sku(code)
+        raise no_sku(code, as_of)
     pk, *revisions = found
     return pk, tuple(revisions)
 
 
-def rules_on(session: Session, names: str | None, on: date) -> list[tuple[Rule, RuleVersion]]:
-    """The rules asked for (comma-separated ids, in that order), or every rule with a version on the date, by id."""
+def rules_on(
+    session: Session, names: str | None, on: date, as_of: datetime | None = None
+) -> list[tuple[Rule, RuleVersion]]:
+    """The rules asked for (comma-separated ids, in that order), or every rule with a version on the date, by id.
+
+    As of a moment, only the custom rules created by then exist.
+    """
     if names is None:
-        return [(rule, version) for rule in list_rules(session) if (version := rule.version_on(on)) is not None]
+        known = list_rules(session, as_of)
+        return [(rule, version) for rule in known if (version := rule.version_on(on)) is not None]
     ids = [name.strip() for name in names.split(",")]
     if len(set(ids)) != len(ids):
         raise invalid("rules", "names a rule twice")
     chosen = []
     for rule_id in ids:
         try:
-            rule = get_rule(session, rule_id)
+            rule = get_rule(session, rule_id, as_of)
         except NotFound:
-            raise invalid("rules", f"there is no rule {rule_id!r}") from None
+            when = "" if as_of is None else f" as of {as_of.isoformat()}"
+            raise invalid("rules", f"there is no rule {rule_id!r}{when}") from None
         version = rule.version_on(on)
         if version is None:
             raise invalid("on", f"rule {rule_id} has no version covering {on.isoformat()}")
@@ -286,11 +307,13 @@ def compliance(
     rules: list[tuple[Rule, RuleVersion]],
     on: date,
     lots_limit: int,
+    as_of: datetime | None = None,
 ) -> ComplianceRead:
-    prices = prices_on(session, on)
+    """Each rule's answer for the subject's lots on the date, with the prices in effect (known at ``as_of``)."""
+    prices = prices_on(session, on, as_of)
     is_sku = subject["kind"] == "sku"
     results = [
         rule_result(session, rule, version, subject_lots, name, is_sku, on, prices, lots_limit)
         for rule, version in rules
     ]
-    return ComplianceRead(subject=subject, on=on, results=results)
+    return ComplianceRead(subject=subject, on=on, as_of=as_of or utcnow(), results=results)

@@ -6,11 +6,11 @@ new reading is a new rule. Custom rules are stored whole, as the JSON they were 
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service import audit
 from service.audit import WriteContext
@@ -128,21 +128,26 @@ BUILTIN_RULES: tuple[Rule, ...] = _load_builtin()
 _BUILTIN_BY_ID = {rule.id: rule for rule in BUILTIN_RULES}
 
 
-def list_rules(session: Session) -> list[Rule]:
-    """Every rule, built-in and custom, by id in ASCII order (sorted here, not by a database collation)."""
-    custom = [_rule(row.body, builtin=False) for row in session.exec(select(CustomRule))]
+def _custom(as_of: datetime | None) -> Any:
+    query = select(CustomRule)
+    return query if as_of is None else query.where(col(CustomRule.created_at) <= as_of)
+
+
+def list_rules(session: Session, as_of: datetime | None = None) -> list[Rule]:
+    """Every rule (custom ones created by ``as_of``), by id in ASCII order (sorted here, not by a collation)."""
+    custom = [_rule(row.body, builtin=False) for row in session.exec(_custom(as_of))]
     return sorted([*BUILTIN_RULES, *custom], key=lambda r: r.id)
 
 
-def find_rule(session: Session, rule_id: str) -> Rule | None:
+def find_rule(session: Session, rule_id: str, as_of: datetime | None = None) -> Rule | None:
     if rule_id in _BUILTIN_BY_ID:
         return _BUILTIN_BY_ID[rule_id]
-    row = session.exec(select(CustomRule).where(CustomRule.id == rule_id)).first()
+    row = session.exec(_custom(as_of).where(CustomRule.id == rule_id)).first()
     return None if row is None else _rule(row.body, builtin=False)
 
 
-def get_rule(session: Session, rule_id: str) -> Rule:
-    rule = find_rule(session, rule_id)
+def get_rule(session: Session, rule_id: str, as_of: datetime | None = None) -> Rule:
+    rule = find_rule(session, rule_id, as_of)
     if rule is None:
         raise NotFound(f"No rule has the id {rule_id!r}.")
     return rule

@@ -2,10 +2,12 @@
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
+from service import knowledge
 from service.access import OPERATOR, Principal
 from service.db import utcnow
 from service.errors import Conflict, NotFound
@@ -27,20 +29,22 @@ def find_sku(session: Session, code: str) -> Sku | None:
 
 # Every SKU answer starts here: built once, two columns, no ORM row.
 _PK_AND_REVISION = sa.select(col(Sku.pk), col(Sku.revision)).where(col(Sku.sku) == sa.bindparam("sku"))
+_PK_AND_REVISION_AS_OF = _PK_AND_REVISION.where(col(Sku.created_at) <= knowledge.as_of_param())
 
 
-def sku_revision(session: Session, code: str) -> tuple[int, str]:
-    """The SKU's key and its current revision (see ``touch_skus``)."""
-    found = session.connection().execute(_PK_AND_REVISION, {"sku": code}).first() if is_code(code) else None
+def sku_revision(session: Session, code: str, as_of: datetime | None = None) -> tuple[int, str]:
+    """The SKU's key and its current revision (see ``touch_skus``); a SKU registered after ``as_of`` is not found."""
+    query = _PK_AND_REVISION if as_of is None else _PK_AND_REVISION_AS_OF
+    found = session.connection().execute(query, {"sku": code, "as_of": as_of}).first() if is_code(code) else None
     if found is None:
-        raise no_sku(code)
+        raise no_sku(code, as_of)
     pk, revision = found
     assert pk is not None  # a stored row has its key
     return pk, revision
 
 
-def no_sku(code: str) -> NotFound:
-    return NotFound(f"No SKU is called {code!r}.")
+def no_sku(code: str, as_of: datetime | None = None) -> NotFound:
+    return knowledge.not_known(f"SKU is called {code!r}", as_of)
 
 
 def get_sku(session: Session, code: str) -> SkuRead:

@@ -30,7 +30,8 @@ def answer(share: str) -> AssessmentRead:
     return AssessmentRead.model_validate(
         {"subject": {"kind": "sku", "sku": "S"}, "countries": ["CN"], "stages": ["mining"], "threshold_percent": "0",
          "answer": "no", "share_percent": share, "unknown_percent": "0", "total_kg": "1", "stages_breakdown": {},
-         "routes": [], "elements": None, "elements_breakdown": {}, "explanation": "-"}
+         "routes": [], "elements": None, "elements_breakdown": {}, "explanation": "-",
+         "as_of": "2026-12-01T00:00:00Z"}
     )  # fmt: skip
 
 
@@ -108,7 +109,7 @@ def test_weighing_stored_origins_is_the_exact_arithmetic(origins: list[engine.Or
 def test_sku_answers_are_the_weighed_lots_worst_first(origins: list[engine.Origin], question: Question) -> None:
     stored = [engine.encode_origin(origin) for origin in origins]
     lots = [ProductionLot(f"id-{i}", f"L{i}", "ORG", s) for i, s in enumerate(stored)]
-    got = _assess_lots("S", question, lots, 100, windowed=False)
+    got = _assess_lots("S", question, lots, 100, None, windowed=False)
 
     decoded = [engine.decode_origin(origin) for origin in stored]
     exposures = [exact_exposure(origin, question) for origin in decoded]

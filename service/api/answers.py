@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from service import assessments
+from service import assessments, knowledge
 from service.answer_memo import AnswerMemo
 from service.api.catalog import SkuPath
-from service.api.common import problems, v1_router
+from service.api.common import AsOf, problems, v1_router
 from service.api.deps import Reader, SessionDep, run_database_work
 from service.api.lots import LotId
 from service.errors import invalid
@@ -52,10 +52,13 @@ async def assess_lot(
     stages: Stages = None,
     threshold_percent: Threshold = None,
     elements: Elements = None,
+    as_of: AsOf = None,
 ) -> AssessmentRead:
     """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much."""
     question = Question.parse(countries, stages, threshold_percent, elements)
-    return await run_database_work(request, assessments.assess_lot, session, id, question)
+    moment = knowledge.moment(as_of)
+    answer = await run_database_work(request, assessments.assess_lot, session, id, question, as_of)
+    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})
 
 
 @router.get("/skus/{sku}/origin", summary="Ask the question for a SKU", responses=problems(404, 422))
@@ -71,18 +74,21 @@ async def assess_sku(
     produced_from: Annotated[UtcTimestamp | None, Query(description="Only lots made at or after this time.")] = None,
     produced_to: Annotated[UtcTimestamp | None, Query(description="Only lots made before this time.")] = None,
     lots_limit: Annotated[int, Query(ge=0, le=1000, description="List at most this many lots (worst first).")] = 100,
+    as_of: AsOf = None,
 ) -> AssessmentRead:
     """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots."""
     question = Question.parse(countries, stages, threshold_percent, elements)
+    moment = knowledge.moment(as_of)
     if produced_from and produced_to and produced_from >= produced_to:
         raise invalid("produced_to", "must be later than produced_from")
     # Asked again at the same revision, the answer is already known: give it without computing.
     # Otherwise it is computed from every production lot, in a thread so other requests go on.
+    # As of a moment, the answer is remembered under that moment too; it is echoed, and is now when not asked.
     asked = await run_database_work(
-        request, assessments.ask_sku, session, sku, question, produced_from, produced_to, lots_limit
+        request, assessments.ask_sku, session, sku, question, produced_from, produced_to, lots_limit, as_of
     )
     memo: AnswerMemo[AssessmentRead] = request.app.state.answers
-    remembered = memo.get(asked.key)
-    if remembered is not None:
-        return remembered
-    return await run_in_threadpool(assessments.assess_sku, session, asked, memo)
+    answer = memo.get(asked.key)
+    if answer is None:
+        answer = await run_in_threadpool(assessments.assess_sku, session, asked, memo)
+    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})

@@ -1,12 +1,12 @@
 """What every router shares: the route class and error responses in the docs."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from service.api.deps import require_principal
 from service.api.problems import PROBLEM_JSON, ExactJSONRoute
-from service.schemas import Problem
+from service.schemas import Problem, UtcTimestamp
 
 _DESCRIPTIONS = {
     400: "The body is not readable JSON.",
@@ -36,3 +36,13 @@ def write_problems(conflict: str) -> dict[int | str, dict[str, Any]]:
 def v1_router(tag: str) -> APIRouter:
     """A ``/v1`` router: decimals parsed exactly, every route behind an API key."""
     return APIRouter(prefix="/v1", tags=[tag], route_class=ExactJSONRoute, dependencies=[Depends(require_principal)])
+
+
+AsOf = Annotated[
+    UtcTimestamp | None,
+    Query(
+        description="Answer as the service would have at this moment (RFC 3339): only lots, prices and rules "
+        "recorded by then count, and an event voided later still counts. Default now; not in the future.",
+        examples=["2026-03-31T23:59:59Z"],
+    ),
+]

@@ -6,10 +6,10 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from service import judging
+from service import judging, knowledge
 from service.answer_memo import AnswerMemo
 from service.api.catalog import SkuPath
-from service.api.common import problems, v1_router
+from service.api.common import AsOf, problems, v1_router
 from service.api.deps import Reader, SessionDep, run_database_work
 from service.api.lots import LotId
 from service.errors import invalid
@@ -44,14 +44,22 @@ def _day(on: str | None) -> date:
 
 @router.get("/lots/{id}/compliance", summary="Answer the rules for a lot", responses=problems(404, 422))
 def lot_compliance(
-    id: LotId, session: SessionDep, _actor: Reader, rules: RuleIds = None, on: On = None, lots_limit: LotsLimit = 100
+    id: LotId,
+    session: SessionDep,
+    _actor: Reader,
+    rules: RuleIds = None,
+    on: On = None,
+    lots_limit: LotsLimit = 100,
+    as_of: AsOf = None,
 ) -> ComplianceRead:
     """What each rule (DFARS, MOFCOM...) answers for this lot on a date: yes, no or unknown, why, and how much."""
     day = _day(on)
-    lot = judging.lot_subject(session, id)
+    knowledge.moment(as_of)
+    lot = judging.lot_subject(session, id, as_of)
     subject = {"kind": "lot", "id": lot.facts.id, "code": lot.facts.code, "organization": lot.facts.organization}
     name = f"lot {lot.facts.code} of {lot.facts.organization}"
-    return judging.compliance(session, subject, [lot], name, judging.rules_on(session, rules, day), day, lots_limit)
+    chosen = judging.rules_on(session, rules, day, as_of)
+    return judging.compliance(session, subject, [lot], name, chosen, day, lots_limit, as_of)
 
 
 @router.get("/skus/{sku}/compliance", summary="Answer the rules for a SKU", responses=problems(404, 422))
@@ -63,21 +71,24 @@ async def sku_compliance(
     rules: RuleIds = None,
     on: On = None,
     lots_limit: LotsLimit = 100,
+    as_of: AsOf = None,
 ) -> ComplianceRead:
     """What each rule (DFARS, MOFCOM...) answers for this SKU on a date: the worst of its production lots."""
     day = _day(on)
+    moment = knowledge.moment(as_of)
     # Remembered like the plain answer: under the SKU's revision, and the prices and rules as they are now.
     # A remembered answer is given at once; one not yet known is worked out in a thread (the plain answer's way).
-    sku_pk, revisions = await run_database_work(request, judging.sku_revisions, session, sku)
-    key = ("compliance", sku, rules, day, lots_limit, *revisions)
+    sku_pk, revisions = await run_database_work(request, judging.sku_revisions, session, sku, as_of)
+    key = ("compliance", sku, rules, day, lots_limit, as_of, *revisions)
     memo: AnswerMemo[ComplianceRead] = request.app.state.compliance
-    remembered = memo.get(key)
-    if remembered is not None:
-        return remembered
 
     def compute() -> ComplianceRead:
-        lots = judging.production_lots(session, sku_pk)
-        chosen = judging.rules_on(session, rules, day)
-        return judging.compliance(session, {"kind": "sku", "sku": sku}, lots, f"SKU {sku}", chosen, day, lots_limit)
+        lots = judging.production_lots(session, sku_pk, as_of)
+        chosen = judging.rules_on(session, rules, day, as_of)
+        subject = {"kind": "sku", "sku": sku}
+        return judging.compliance(session, subject, lots, f"SKU {sku}", chosen, day, lots_limit, as_of)
 
-    return await run_in_threadpool(memo.get_or_compute, key, compute)
+    answer = memo.get(key)
+    if answer is None:
+        answer = await run_in_threadpool(memo.get_or_compute, key, compute)
+    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})

@@ -1,5 +1,6 @@
 """The answer to the question, for a lot or a SKU (API.md, Assessment)."""
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,6 +74,7 @@ ASSESSMENT_EXAMPLE: dict[str, Any] = {
     "explanation": "SKU EV-MOTOR-200 answers yes because its one production lot answers yes for CN at any of these "
     "stages: mining, refining, metal making, magnet making; over all of them, 2.436961 % of 1181.8 kg of rare "
     "earths is shown to have gone there and 0 % is unknown.",
+    "as_of": "2026-12-01T09:30:00Z",
 }
 
 
@@ -121,5 +123,9 @@ class AssessmentRead(BaseModel):
         None, exclude_if=lambda v: v is None, description="SKU only: how many production lots the answer covers."
     )
     explanation: str = Field(description="The answer in one plain sentence.")
+    as_of: datetime = Field(
+        description="The moment the answer is given as of: only what the service had recorded by then counts "
+        "(`as_of` if asked, else when it was answered)."
+    )
 
     model_config = ConfigDict(json_schema_extra={"examples": [ASSESSMENT_EXAMPLE]})

@@ -1,6 +1,6 @@
 """A rule's answer for a lot or a SKU on a date (RULES.md, Endpoints)."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +52,7 @@ class RuleResult(BaseModel):
 COMPLIANCE_EXAMPLE: dict[str, Any] = {
     "subject": {"kind": "sku", "sku": "EV-MOTOR-200"},
     "on": "2027-01-01",
+    "as_of": "2026-12-01T09:30:00Z",
     "results": [
         {
             "rule": "dfars-7052",
@@ -81,7 +82,11 @@ class ComplianceRead(BaseModel):
     """The rules' answers for a lot or a SKU on a date."""
 
     subject: dict[str, str]
-    on: date
+    on: date = Field(description="The date whose rules and prices apply.")
+    as_of: datetime = Field(
+        description="The moment the answer is given as of: only the lots, prices and custom rules recorded by then "
+        "count (`as_of` if asked, else when it was answered)."
+    )
     results: list[RuleResult]
 
     model_config = ConfigDict(json_schema_extra={"examples": [COMPLIANCE_EXAMPLE]})
