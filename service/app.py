@@ -33,6 +33,7 @@ from service.config import Settings, get_settings
 from service.db import SIDE_CONNECTIONS, create_db_engine
 from service.migrations import head_revision
 from service.schemas import AssessmentRead, ComplianceRead
+from service.signing import load_signer
 
 DESCRIPTION = """\
 Lodestone traces rare earths from mine to refiner to metal and magnet maker to
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.reads_on_event_loop if settings.reads_on_event_loop is not None else settings.database_is_local()
     )
     app.state.admin_keys = settings.accepted_admin_keys()
+    app.state.signer = load_signer(settings)
     app.state.answers = AnswerMemo[AssessmentRead]()
     app.state.compliance = AnswerMemo[ComplianceRead]()
     app.state.side_connections = CapacityLimiter(SIDE_CONNECTIONS)

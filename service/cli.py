@@ -1,11 +1,17 @@
-"""The ``lodestone`` command: serve, migrate, demo, openapi."""
+"""The ``lodestone`` command: serve, migrate, demo, keys, signing keys, verify attestations, openapi."""
 
 import argparse
 import json
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from service.config import get_settings
+
+if TYPE_CHECKING:
+    from service.audit import WriteContext
+    from service.signing import Signer
 
 
 def _migrate() -> None:
@@ -37,7 +43,15 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.signing import SigningKeyError, load_signer
+
     _migrate()
+    try:
+        # Made here once (the default file) before the workers start; a bad configured key stops us here.
+        load_signer(get_settings())
+    except SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     key = _admin_key()
     if key is None:
         print("warning: no LODESTONE_ADMIN_KEY and no key file: every /v1 request will answer 401", file=sys.stderr)
@@ -78,10 +92,7 @@ def cmd_verify(_args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    import hashlib
-
     from service import api_keys, audit
-    from service.access import OPERATOR
     from service.db import create_db_engine, transaction
     from service.errors import LodestoneError
     from service.schemas import ApiKeyCreate
@@ -92,12 +103,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     try:
         with transaction(engine, write=True) as session:
             created = api_keys.create_key(session, ApiKeyCreate.model_validate(body))
-            context = audit.WriteContext(
-                actor=OPERATOR,
-                request_id="cli",
-                body_hash=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
-            )
-            audit.append(session, context, "key.created", created.id)
+            audit.append(session, _operator_context(body), "key.created", created.id)
     except (LodestoneError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -114,6 +120,210 @@ def cmd_key(_args: argparse.Namespace) -> int:
         print("no admin key: set LODESTONE_ADMIN_KEY", file=sys.stderr)
         return 1
     print(key)
+    return 0
+
+
+def _operator_context(body: dict[str, Any]) -> "WriteContext":
+    """What the audit trail keeps about a write made with this command: the operator, no request."""
+    import hashlib
+
+    from service import audit
+    from service.access import OPERATOR
+
+    body_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return audit.WriteContext(actor=OPERATOR, request_id="cli", body_hash=body_hash)
+
+
+def _read_attestation(source: str) -> str:
+    """The compact JWS in ``source`` (a path, or ``-`` for stdin): bare, or the ``jws`` of a JSON object."""
+    from service.signing import VerificationError
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VerificationError(f"cannot read {source}: {getattr(exc, 'strerror', None) or exc}") from exc
+    text = text.strip()
+    if not text.startswith("{"):
+        return text
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise VerificationError(f"{source} is neither a compact JWS nor JSON") from exc
+    if not isinstance(body, dict) or not isinstance(body.get("jws"), str):
+        raise VerificationError(f"{source} is JSON without a `jws` string")
+    return str(body["jws"])
+
+
+def _read_jwks(source: str) -> dict[str, Any]:
+    """The JWKS at ``source``: an http(s) URL (``/.well-known/jwks.json``) or a file."""
+    import urllib.error
+    import urllib.request
+
+    from service.signing import VerificationError
+
+    try:
+        if source.startswith(("http://", "https://")):
+            request = urllib.request.Request(source, headers={"Accept": "application/json"})  # noqa: S310
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the scheme is checked above)
+                text = response.read().decode("utf-8")
+        else:
+            text = Path(source).read_text(encoding="utf-8")
+    except urllib.error.HTTPError as exc:
+        raise VerificationError(f"cannot fetch the JWKS from {source}: HTTP {exc.code}") from exc
+    except urllib.error.URLError as exc:
+        raise VerificationError(f"cannot fetch the JWKS from {source}: {exc.reason}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VerificationError(f"cannot read the JWKS {source}: {getattr(exc, 'strerror', None) or exc}") from exc
+    try:
+        keys = json.loads(text)
+    except ValueError as exc:
+        raise VerificationError(f"the JWKS {source} is not JSON") from exc
+    if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+        raise VerificationError(f"the JWKS {source} has no `keys` list")
+    return keys
+
+
+def _database_jwks() -> dict[str, Any]:
+    """Every key the configured database has published and not revoked (attestations are signed once it is)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service import signing
+    from service.db import create_db_engine, transaction
+
+    engine = create_db_engine(get_settings())
+    try:
+        with transaction(engine, write=False) as session:
+            return signing.jwks(session, None)
+    except SQLAlchemyError as exc:
+        raise signing.VerificationError(f"cannot read the signing keys of the database: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def _shown(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def cmd_attestation_verify(args: argparse.Namespace) -> int:
+    from service import signing
+
+    try:
+        token = _read_attestation(args.file)
+        keys = _read_jwks(args.jwks) if args.jwks else _database_jwks()
+        payload = signing.verify(token, keys)
+    except signing.VerificationError as exc:
+        print(f"not verified: {exc}", file=sys.stderr)
+        return 1
+    print(f"verified: signed by key {signing.kid_of(token)}")
+    for name in ("subject", "issued_at", "as_of"):
+        print(f"{name}: {_shown(payload.get(name))}")
+    print("answer:")
+    print(json.dumps(payload.get("answer"), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _signer_or_none() -> "Signer | None":
+    from service.signing import load_signer
+
+    signer = load_signer(get_settings())
+    if signer is None:
+        print("no signing key: set LODESTONE_SIGNING_KEY (PostgreSQL has no default place for one)", file=sys.stderr)
+    return signer
+
+
+def cmd_signing_key_show(_args: argparse.Namespace) -> int:
+    from service.signing import SigningKeyError
+
+    try:
+        signer = _signer_or_none()
+    except SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if signer is None:
+        return 1
+    print(f"kid: {signer.kid}")
+    print(json.dumps(dict(signer.public_jwk), indent=2))
+    return 0
+
+
+def cmd_signing_key_rotate(_args: argparse.Namespace) -> int:
+    from service import audit, signing
+    from service.db import create_db_engine, transaction
+
+    _migrate()
+    try:
+        old = _signer_or_none()
+        if old is None:
+            return 1
+        path = get_settings().resolved_signing_key_file()
+        assert path is not None
+        engine = create_db_engine(get_settings())
+        try:
+            # The old key is published before its file goes, so what it signed always verifies.
+            with transaction(engine, write=True) as session:
+                signing.publish(session, old)
+            old, new = signing.rotate_key_file(path)
+            with transaction(engine, write=True) as session:
+                signing.register(session, new)
+                context = _operator_context({"rotated": old.kid, "to": new.kid})
+                audit.append(session, context, "signing_key.rotated", new.kid)
+        finally:
+            engine.dispose()
+    except (signing.SigningKeyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"retired key {old.kid}: kept as {path}.{old.kid}.retired, still in the JWKS, so what it signed verifies")
+    print(f"new key {new.kid} in {path}")
+    print("running servers sign with the new key after a restart")
+    return 0
+
+
+def cmd_signing_key_revoke(args: argparse.Namespace) -> int:
+    from service import audit, signing
+    from service.db import create_db_engine, transaction
+    from service.errors import LodestoneError
+
+    _migrate()
+    engine = create_db_engine(get_settings())
+    try:
+        current = signing.load_signer(get_settings(), generate=False)
+        with transaction(engine, write=True) as session:
+            revoked = signing.revoke(session, args.kid, current)
+            audit.append(session, _operator_context({"revoked": args.kid}), "signing_key.revoked", args.kid)
+    except (LodestoneError, signing.SigningKeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    assert revoked.revoked_at is not None
+    print(f"key {revoked.kid} revoked at {revoked.revoked_at.isoformat()}: it left the JWKS")
+    print("attestations it signed no longer verify")
+    if current is not None and current.kid == revoked.kid:
+        print(
+            "it is the configured signing key: nothing can be signed until `lodestone signing-key rotate` and a restart"
+        )
+    return 0
+
+
+def cmd_signing_key_list(_args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service import signing
+    from service.db import create_db_engine, transaction
+
+    engine = create_db_engine(get_settings())
+    try:
+        with transaction(engine, write=False) as session:
+            keys = signing.signing_keys(session)
+    except SQLAlchemyError as exc:
+        print(f"error: cannot read the signing keys (run `lodestone migrate`?): {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"{'kid':<43}  {'created':<25}  revoked")
+    for key in keys:
+        revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
+        print(f"{key.kid:<43}  {key.created_at.isoformat(timespec='seconds'):<25}  {revoked}")
     return 0
 
 
@@ -148,6 +358,34 @@ def main(argv: list[str] | None = None) -> int:
     create.set_defaults(func=cmd_keys_create)
     sub.add_parser("verify", help="recompute every lot and remaining quantity; exit 1 on any mismatch").set_defaults(
         func=cmd_verify
+    )
+    attestation = sub.add_parser("attestation", help="check signed attestations").add_subparsers(
+        dest="attestation_command", required=True
+    )
+    verify_attestation = attestation.add_parser(
+        "verify", help="check an attestation's signature against the published keys; exit 1 if it does not hold"
+    )
+    verify_attestation.add_argument(
+        "file", metavar="FILE", help="a compact JWS, or JSON with a `jws` field; - for stdin"
+    )
+    verify_attestation.add_argument(
+        "--jwks", metavar="FILE|URL", help="the keys: a file or an http(s) URL; default the database's keys"
+    )
+    verify_attestation.set_defaults(func=cmd_attestation_verify)
+    signing_key = sub.add_parser("signing-key", help="the key that signs attestations").add_subparsers(
+        dest="signing_key_command", required=True
+    )
+    signing_key.add_parser("show", help="print the current key's kid and public JWK").set_defaults(
+        func=cmd_signing_key_show
+    )
+    signing_key.add_parser(
+        "rotate", help="sign with a new key from the next restart; the old one keeps verifying"
+    ).set_defaults(func=cmd_signing_key_rotate)
+    revoke = signing_key.add_parser("revoke", help="withdraw a key: what it signed stops verifying")
+    revoke.add_argument("kid", metavar="KID")
+    revoke.set_defaults(func=cmd_signing_key_revoke)
+    signing_key.add_parser("list", help="every key that has signed: kid, created, revoked").set_defaults(
+        func=cmd_signing_key_list
     )
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     key_file: Path | None = Field(
         None, description="File holding a generated admin key; default `admin.key` beside a SQLite database."
     )
+    signing_key: Path | None = Field(
+        None,
+        description="PEM file of the Ed25519 private key that signs attestations; default `signing-key.pem` "
+        "beside the key file or the SQLite database, generated once. A configured file must exist.",
+    )
     mass_balance_tolerance: Decimal = Field(
         Decimal("0.005"), ge=0, le=1, description="How much more rare earth outputs may hold than went in."
     )
@@ -44,6 +49,14 @@ class Settings(BaseSettings):
             return self.key_file
         db_path = self.sqlite_path()
         return db_path.parent / "admin.key" if db_path is not None else None
+
+    def resolved_signing_key_file(self) -> Path | None:
+        if self.signing_key is not None:
+            return self.signing_key
+        if self.key_file is not None:
+            return self.key_file.parent / "signing-key.pem"
+        db_path = self.sqlite_path()
+        return db_path.parent / "signing-key.pem" if db_path is not None else None
 
     def accepted_admin_keys(self) -> tuple[str, ...]:
         """The admin key from the environment, and the generated one if its file exists."""

@@ -21,6 +21,7 @@ from service.app import create_app
 from service.config import Settings
 from service.db import create_db_engine
 from service.migrations import upgrade
+from service.signing import ensure_key_file
 
 ADMIN_KEY = "test-admin-key"
 POSTGRES_URL = os.environ.get("LODESTONE_TEST_POSTGRES_URL", "")
@@ -102,8 +103,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, admin_key=ADMIN_KEY)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The test's database, the admin key, and a signing key of its own (where SQLite's default would be)."""
+    signing_key = tmp_path / "signing-key.pem"
+    ensure_key_file(signing_key)
+    return Settings(database_url=database_url, admin_key=ADMIN_KEY, signing_key=signing_key)
 
 
 @pytest.fixture

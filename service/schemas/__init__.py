@@ -14,6 +14,7 @@ from service.schemas.answers import (
     ElementBreakdown,
     LotAnswer,
 )
+from service.schemas.attestations import JWKS_EXAMPLE, JwkRead, JwksRead
 from service.schemas.catalog import (
     FacilityCreate,
     FacilityRead,
@@ -95,6 +96,7 @@ __all__ = [
     "COMPLIANCE_EXAMPLE",
     "EVENT_EXAMPLE",
     "ID_PATTERN",
+    "JWKS_EXAMPLE",
     "RULE_EXAMPLE",
     "TEXT_PATTERN",
     "AnswerValue",
@@ -125,6 +127,8 @@ __all__ = [
     "InputCreate",
     "InputRead",
     "JudgedLot",
+    "JwkRead",
+    "JwksRead",
     "LotAnswer",
     "LotId",
     "LotRead",
