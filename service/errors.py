@@ -54,6 +54,12 @@ class NotFound(LodestoneError):
     slug = "not-found"
 
 
+class NotAcceptable(LodestoneError):
+    status = 406
+    title = "Not acceptable"
+    slug = "not-acceptable"
+
+
 class Conflict(LodestoneError):
     status = 409
     title = "Conflict"
