@@ -406,7 +406,7 @@ def test_cli_verifies_with_a_jwks_file_or_the_database(settings: Settings, tmp_p
 
 
 def verify_as_the_readme_shows(jwks_url: str, attestation: dict[str, Any]) -> dict[str, Any]:
-    """The README's few lines for an auditor, with joserfc alone (kept identical to /tmp/readme-signing.md)."""
+    """The few lines the README gives an auditor (signed attestations), joserfc alone: keep the two alike."""
     registry = joserfc_jws.JWSRegistry(algorithms=["EdDSA"])
     registry.max_payload_length = 64 * 1024 * 1024  # joserfc's default is 128 kB; an answer can be larger
     with urllib.request.urlopen(jwks_url) as response:
