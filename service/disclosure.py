@@ -120,7 +120,6 @@ class Report:
     answer: AssessmentRead
     compliance: ComplianceRead
     flows: Flows
-    flows_read: FlowsRead
     disclosure: DisclosureRead
 
 
@@ -134,7 +133,6 @@ def sku_report(session: Session, sku: str, as_of: datetime, on: date) -> Report:
     subject = {"kind": "sku", "sku": sku}
     compliance = judging.compliance(session, subject, judged, f"SKU {sku}", rules, on, REPORT_LOTS_LIMIT, as_of=as_of)
     registered = get_sku(session, sku)
-    flows = sku_flows(lots)
     return Report(
         sku=sku,
         name=registered.name,
@@ -143,7 +141,6 @@ def sku_report(session: Session, sku: str, as_of: datetime, on: date) -> Report:
         on=on,
         answer=answer,
         compliance=compliance,
-        flows=flows,
-        flows_read=flows_read(sku, as_of, len(lots), flows),
+        flows=sku_flows(lots),
         disclosure=disclosure(sku, as_of, lots),
     )

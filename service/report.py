@@ -31,6 +31,8 @@ VALUE_NOTES = {
     "recycled": "recycled material",
 }
 ANSWER_WORDS = {"yes": "Yes", "no": "No", "unknown": "Unknown"}
+# The report shows this many lots' own tables; the disclosure itself (JSON, CSV, HTML) lists every lot.
+REPORT_LOT_TABLES = 50
 
 STYLE = """
 @page { size: A4; margin: 14mm; }
@@ -143,7 +145,7 @@ def _lots(count: int) -> str:
     return "1 production lot" if count == 1 else f"{count} production lots"
 
 
-def _disclosure_tables(disclosure: DisclosureRead, heading: str) -> str:
+def disclosure_tables(disclosure: DisclosureRead, heading: str, lot_tables: int | None = None) -> str:
     if not disclosure.lots:
         return (
             f'{heading}<p class="empty">No production lots are recorded for this SKU, so there is nothing to '
@@ -155,12 +157,18 @@ def _disclosure_tables(disclosure: DisclosureRead, heading: str) -> str:
         f"{esc(disclosure.total_kg)} kg of rare earths, mass-weighted</h3>\n",
         stage_table(disclosure.stages, "sku"),
     ]
-    for lot in disclosure.lots:
+    shown = disclosure.lots if lot_tables is None else disclosure.lots[:lot_tables]
+    for lot in shown:
         parts.append(
             f"<h3>Lot {esc(lot.code)} of {esc(lot.organization)} "
             f'<span class="small">({esc(lot.total_kg)} kg of rare earths; id {esc(lot.id)})</span></h3>\n'
         )
         parts.append(stage_table(lot.stages, "lot", lot.id))
+    if len(shown) < len(disclosure.lots):
+        parts.append(
+            f'<p class="more">The first {len(shown)} of {len(disclosure.lots)} production lots are shown; the '
+            "disclosure (<code>GET /v1/skus/{sku}/disclosure</code>, as JSON, CSV or HTML) lists every one.</p>\n"
+        )
     return "".join(parts)
 
 
@@ -182,7 +190,7 @@ def disclosure_page(disclosure: DisclosureRead, generated_at: datetime, attestat
         '<p class="small">For each stage, the countries where the rare earths of this SKU\'s magnets were '
         "mined, refined into oxides, made into metals and alloys, and made into magnets, as percents of the "
         "rare-earth mass. <em>unknown</em>: nobody has shown where the stage took place.</p>\n</header>\n<main>\n"
-        f"{_disclosure_tables(disclosure, '')}</main>\n"
+        f"{disclosure_tables(disclosure, '')}</main>\n"
     )
     return _page(f"s.857 disclosure: SKU {sku}", body)
 
@@ -263,6 +271,7 @@ def report_page(report: Report, generated_at: datetime, attestation: str | None 
     body = (
         f"<header>\n<h1>Rare-earth origin report: {esc(report.sku)}</h1>\n{_facts(facts)}</header>\n<main>\n"
         f"{_answer_section(report.answer)}{_rules_section(report.compliance)}{_flows_section(report)}"
-        f'<section id="s857">\n{_disclosure_tables(report.disclosure, disclosure_heading)}</section>\n</main>\n'
+        f'<section id="s857">\n{disclosure_tables(report.disclosure, disclosure_heading, REPORT_LOT_TABLES)}'
+        "</section>\n</main>\n"
     )
     return _page(f"Rare-earth origin report: {report.sku}", body)

@@ -29,6 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service import origin as engine
+from service import report
 from service.api.disclosure import negotiate
 from service.config import Settings
 from service.db import create_db_engine
@@ -37,6 +38,7 @@ from service.errors import NotAcceptable
 from service.lots import stage_percents
 from service.numbers import format_kg
 from service.sankey import NODE_WIDTH, flow_graph, layout, svg
+from service.schemas import DisclosureLot, DisclosureRead
 from service.serving import stop_process_group
 from tests.conftest import ADMIN_KEY
 from tests.helpers import event, extract, lot_input, make_chain, post_ok
@@ -343,6 +345,26 @@ def test_the_report_answers_the_rules_on_the_date_asked(demo: TestClient) -> Non
     before = Drawing(demo.get("/v1/skus/EV-MOTOR-200/report", params={"on": "2026-12-31"}).text).rules
     after = Drawing(demo.get("/v1/skus/EV-MOTOR-200/report", params={"on": "2027-01-01"}).text).rules
     assert (before["dfars-7052"], after["dfars-7052"]) == ("no", "yes")
+    refused = demo.get("/v1/skus/EV-MOTOR-200/report", params={"on": "2027-02-30"})
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["on"]
+
+
+def test_the_report_shows_the_first_lots_tables_and_says_where_the_rest_are() -> None:
+    stages = {stage: {"AU": "100"} for stage in STAGES4}
+    lots = [
+        DisclosureLot(id=f"id-{i}", code=f"L-{i}", organization="ACME", total_kg="1", stages=stages) for i in range(60)
+    ]
+    disclosed = DisclosureRead(
+        subject={"kind": "sku", "sku": "BIG"}, as_of=datetime.now(UTC), total_kg="60", lots_count=60,
+        stages=stages, lots=lots,
+    )  # fmt: skip
+    shown = Tables(report.disclosure_tables(disclosed, "", report.REPORT_LOT_TABLES)).tables
+    assert len(shown) == 1 + report.REPORT_LOT_TABLES
+    assert "The first 50 of 60 production lots are shown" in report.disclosure_tables(disclosed, "", 50)
+    assert len(Tables(report.disclosure_page(disclosed, datetime.now(UTC))).tables) == 61  # the disclosure: every lot
+    page = report.disclosure_page(disclosed, datetime.now(UTC), attestation="att-123")
+    assert '<code class="attestation">att-123</code>' in page
 
 
 # --------------------------------------------------------------------------------- as_of, 404, roles
