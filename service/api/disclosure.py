@@ -82,18 +82,21 @@ def negotiate(header: str | None, offered: Sequence[str]) -> str:
 
 
 def _responses(*media: tuple[str, Any]) -> dict[int | str, dict[str, Any]]:
-    """Problems, plus a 200 with an example for each media type, and a 406 for any other."""
-    content: dict[str, Any] = {media_type: {"example": example} for media_type, example in media}
-    if HTML in content:
-        content[HTML]["schema"] = {"type": "string"}
-    if CSV in content:
-        content[CSV]["schema"] = {"type": "string"}
+    """Problems, a 200 with an example for each media type (the first is the default), and a 406 for any other."""
+    content: dict[str, Any] = {
+        media_type: {"example": example} | ({} if media_type == JSON else {"schema": {"type": "string"}})
+        for media_type, example in media
+    }
+    (default, _), *others = media
+    described = f"`{default}` (also for no `Accept` and `*/*`)"
+    if others:
+        described += ", or by `Accept`: " + ", ".join(f"`{media_type}`" for media_type, _ in others)
     not_acceptable = {
         "model": Problem,
         "description": f"The `Accept` header accepts none of {', '.join(m for m, _ in media)}.",
         "content": {PROBLEM_JSON: {}},
     }
-    return {200: {"content": content}, **problems(404, 422), 406: not_acceptable}
+    return {200: {"description": described, "content": content}, **problems(404, 422), 406: not_acceptable}
 
 
 HTML_EXAMPLE = '<!doctype html>\n<html lang="en">...<h1>Rare-earth origin disclosure (US FY2023 NDAA s.857)</h1>...'
@@ -121,11 +124,7 @@ def _flows(session: Session, sku: str, as_of: datetime | None) -> FlowsRead:
     responses=_responses((JSON, DISCLOSURE_EXAMPLE), (HTML, HTML_EXAMPLE), (CSV, DISCLOSURE_CSV_EXAMPLE)),
 )
 async def disclose_sku(request: Request, sku: SkuPath, session: SessionDep, _actor: Reader, as_of: AsOf = None) -> Any:
-    """US FY2023 NDAA s.857: where this SKU's rare earths were mined, refined, made into metal and into magnets.
-
-    Percent of the rare-earth mass per country at each stage, for the SKU and for each production lot.
-    `Accept: text/csv` gives one row per scope, stage and country; `Accept: text/html` a printable page.
-    """
+    """US FY2023 NDAA s.857: where this SKU's rare earths were mined, refined, made into metal and into magnets."""
     media = negotiate(request.headers.get("accept"), (JSON, HTML, CSV))
     found = await run_database_work(request, _disclosure, session, sku, as_of)
     headers = {"Vary": "Accept"}
