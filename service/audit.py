@@ -47,6 +47,18 @@ def entry_hash(entry: AuditEntry) -> str:
     return _hash({name: getattr(entry, name) for name in HASHED_FIELDS})
 
 
+def _locked_head(session: Session) -> AuditHead:
+    return session.exec(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
+    ).one()
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The chain's last entry (its seq and hash), locked: nobody appends until the caller's transaction ends."""
+    locked = _locked_head(session)
+    return locked.seq, locked.hash
+
+
 def append(session: Session, context: WriteContext, action: str, subject: str) -> None:
     """Add one entry to the chain in the caller's transaction."""
     append_all(session, context, action, [subject])
@@ -54,9 +66,7 @@ def append(session: Session, context: WriteContext, action: str, subject: str) -
 
 def append_all(session: Session, context: WriteContext, action: str, subjects: Sequence[str]) -> None:
     """Add one entry per subject to the chain, in order, in the caller's transaction."""
-    head = session.exec(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
-    ).one()
+    head = _locked_head(session)
     entries: list[dict[str, Any]] = []
     seq, previous = head.seq, head.hash
     for subject in subjects:

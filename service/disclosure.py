@@ -128,10 +128,7 @@ def sku_report(session: Session, sku: str, as_of: datetime, on: date) -> Report:
     asked = assessments.ask_sku(session, sku, ANY_QUESTION, as_of=as_of)
     lots = assessments.production_lots(session, asked.sku_pk, None, None, as_of=as_of)
     answer = assessments.assess_sku(session, asked)
-    rules = judging.rules_on(session, None, on, as_of=as_of)
-    judged = judging.production_lots(session, asked.sku_pk, as_of=as_of)
-    subject = {"kind": "sku", "sku": sku}
-    compliance = judging.compliance(session, subject, judged, f"SKU {sku}", rules, on, REPORT_LOTS_LIMIT, as_of=as_of)
+    compliance = judging.sku_compliance(session, sku, asked.sku_pk, None, on, REPORT_LOTS_LIMIT, as_of)
     registered = get_sku(session, sku)
     return Report(
         sku=sku,

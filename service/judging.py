@@ -317,3 +317,28 @@ def compliance(
         for rule, version in rules
     ]
     return ComplianceRead(subject=subject, on=on, as_of=as_of or utcnow(), results=results)
+
+
+def lot_compliance(
+    session: Session, lot_id: str, rules: str | None, on: date, lots_limit: int, as_of: datetime | None = None
+) -> ComplianceRead:
+    """The rules' answers for one lot (as ``/lots/{id}/compliance`` gives them)."""
+    lot = lot_subject(session, lot_id, as_of)
+    subject = {"kind": "lot", "id": lot.facts.id, "code": lot.facts.code, "organization": lot.facts.organization}
+    name = f"lot {lot.facts.code} of {lot.facts.organization}"
+    return compliance(session, subject, [lot], name, rules_on(session, rules, on, as_of), on, lots_limit, as_of)
+
+
+def sku_compliance(
+    session: Session,
+    sku: str,
+    sku_pk: int,
+    rules: str | None,
+    on: date,
+    lots_limit: int,
+    as_of: datetime | None = None,
+) -> ComplianceRead:
+    """The rules' answers for a SKU found by ``sku_revisions`` (as ``/skus/{sku}/compliance`` gives them)."""
+    lots = production_lots(session, sku_pk, as_of)
+    chosen = rules_on(session, rules, on, as_of)
+    return compliance(session, {"kind": "sku", "sku": sku}, lots, f"SKU {sku}", chosen, on, lots_limit, as_of)

@@ -16,6 +16,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with what is recorded.",
     413: "The body is larger than 1 MiB.",
     422: "Well-formed but invalid; `errors` names the fields. Nothing was recorded.",
+    503: "Cannot be done now: the detail says what the operator must do.",
 }
 
 

@@ -54,12 +54,9 @@ def lot_compliance(
 ) -> ComplianceRead:
     """What each rule (DFARS, MOFCOM...) answers for this lot on a date: yes, no or unknown, why, and how much."""
     day = _day(on)
-    knowledge.moment(as_of)
-    lot = judging.lot_subject(session, id, as_of)
-    subject = {"kind": "lot", "id": lot.facts.id, "code": lot.facts.code, "organization": lot.facts.organization}
-    name = f"lot {lot.facts.code} of {lot.facts.organization}"
-    chosen = judging.rules_on(session, rules, day, as_of)
-    return judging.compliance(session, subject, [lot], name, chosen, day, lots_limit, as_of)
+    moment = knowledge.moment(as_of)
+    answer = judging.lot_compliance(session, id, rules, day, lots_limit, as_of)
+    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})
 
 
 @router.get("/skus/{sku}/compliance", summary="Answer the rules for a SKU", responses=problems(404, 422))
@@ -83,10 +80,7 @@ async def sku_compliance(
     memo: AnswerMemo[ComplianceRead] = request.app.state.compliance
 
     def compute() -> ComplianceRead:
-        lots = judging.production_lots(session, sku_pk, as_of)
-        chosen = judging.rules_on(session, rules, day, as_of)
-        subject = {"kind": "sku", "sku": sku}
-        return judging.compliance(session, subject, lots, f"SKU {sku}", chosen, day, lots_limit, as_of)
+        return judging.sku_compliance(session, sku, sku_pk, rules, day, lots_limit, as_of)
 
     answer = memo.get(key)
     if answer is None:

@@ -2,23 +2,26 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from service import disclosure, knowledge, report
+from service import attestations, disclosure, knowledge, report
 from service.api.catalog import SkuPath
 from service.api.common import AsOf, problems, v1_router
 from service.api.compliance import On, _day
 from service.api.contract import SECURITY_HEADERS
-from service.api.deps import Reader, SessionDep, run_database_work
+from service.api.deps import Reader, SessionDep, WriteContextDep, run_database_work
 from service.api.problems import PROBLEM_JSON
-from service.db import utcnow
-from service.errors import NotAcceptable
-from service.schemas import Problem
+from service.audit import WriteContext
+from service.db import transaction, utcnow
+from service.errors import Invalid, NotAcceptable
+from service.schemas import AttestationCreate, Problem
+from service.schemas.attestations import SkuSubject
 from service.schemas.disclosure import (
     DISCLOSURE_CSV_EXAMPLE,
     DISCLOSURE_EXAMPLE,
@@ -26,6 +29,8 @@ from service.schemas.disclosure import (
     DisclosureRead,
     FlowsRead,
 )
+from service.signing import Signer
+from service.skus import no_sku
 
 router = v1_router("disclosure")
 
@@ -111,6 +116,22 @@ def _disclosure(session: Session, sku: str, as_of: datetime | None) -> Disclosur
     return disclosure.disclosure(sku, moment, disclosure.sku_production_lots(session, sku, moment))
 
 
+def _attested(
+    engine: Engine, sku: str, as_of: datetime | None, signer: Signer | None, context: WriteContext
+) -> DisclosureRead:
+    """The disclosure as an attestation signs it, with the attestation's id."""
+    asked = AttestationCreate(subject=SkuSubject(kind="sku", sku=sku), of="disclosure", as_of=as_of)
+    with transaction(engine, write=True) as session:
+        try:
+            created = attestations.issue(session, asked, signer, context)
+        except Invalid as refused:
+            if any(error.field == "subject.sku" for error in refused.errors):
+                raise no_sku(sku, as_of) from None  # the SKU is the path's here: not found, as without attest
+            raise
+    found = DisclosureRead.model_validate(attestations.payload_of(created.jws)["answer"])
+    return found.model_copy(update={"attestation": created.id})
+
+
 def _flows(session: Session, sku: str, as_of: datetime | None) -> FlowsRead:
     moment = knowledge.moment(as_of)
     lots = disclosure.sku_production_lots(session, sku, moment)
@@ -123,16 +144,36 @@ def _flows(session: Session, sku: str, as_of: datetime | None) -> FlowsRead:
     response_model=DisclosureRead,
     responses=_responses((JSON, DISCLOSURE_EXAMPLE), (HTML, HTML_EXAMPLE), (CSV, DISCLOSURE_CSV_EXAMPLE)),
 )
-async def disclose_sku(request: Request, sku: SkuPath, session: SessionDep, _actor: Reader, as_of: AsOf = None) -> Any:
+async def disclose_sku(
+    request: Request,
+    sku: SkuPath,
+    session: SessionDep,
+    _actor: Reader,
+    context: WriteContextDep,
+    as_of: AsOf = None,
+    attest: Annotated[
+        bool,
+        Query(
+            description="Also sign and keep this disclosure as an attestation (admin, auditor, or a recorder of the "
+            "SKU's organization): its id is shown with it, and `GET /v1/attestations/{id}` gives the signed JWS."
+        ),
+    ] = False,
+) -> Any:
     """US FY2023 NDAA s.857: where this SKU's rare earths were mined, refined, made into metal and into magnets."""
     media = negotiate(request.headers.get("accept"), (JSON, HTML, CSV))
-    found = await run_database_work(request, _disclosure, session, sku, as_of)
+    if attest:
+        # Issued in a write transaction of its own: this GET's transaction only reads.
+        signer = request.app.state.signer
+        found = await run_in_threadpool(_attested, request.app.state.engine, sku, as_of, signer, context)
+    else:
+        found = await run_database_work(request, _disclosure, session, sku, as_of)
     headers = {"Vary": "Accept"}
     if media == CSV:
         headers["Content-Disposition"] = f'attachment; filename="{sku}-disclosure.csv"'
         return Response(report.disclosure_csv(found), media_type="text/csv; charset=utf-8", headers=headers)
     if media == HTML:
-        return HTMLResponse(report.disclosure_page(found, utcnow()), headers=headers | SECURITY_HEADERS)
+        page = report.disclosure_page(found, utcnow(), found.attestation)
+        return HTMLResponse(page, headers=headers | SECURITY_HEADERS)
     return JSONResponse(found.model_dump(mode="json"), headers=headers)
 
 

@@ -14,7 +14,14 @@ from service.schemas.answers import (
     ElementBreakdown,
     LotAnswer,
 )
-from service.schemas.attestations import JWKS_EXAMPLE, JwkRead, JwksRead
+from service.schemas.attestations import (
+    JWKS_EXAMPLE,
+    AttestationCreate,
+    AttestationCreated,
+    AttestationRead,
+    JwkRead,
+    JwksRead,
+)
 from service.schemas.catalog import (
     FacilityCreate,
     FacilityRead,
@@ -115,6 +122,9 @@ __all__ = [
     "ApiKeyCreated",
     "ApiKeyRead",
     "AssessmentRead",
+    "AttestationCreate",
+    "AttestationCreated",
+    "AttestationRead",
     "AuditEntryRead",
     "AuditVerification",
     "Code",
