@@ -49,6 +49,7 @@ def world(client: TestClient) -> World:
         post_ok(client, "/v1/facilities", {"code": f"{org}-MINE", "name": "Mine", "organization": org,
                                            "country": "AU", "stages": ["mining"]})  # fmt: skip
     post_ok(client, "/v1/skus", {"sku": "OWN-SKU", "name": "Widget", "organization": "OWN"})
+    post_ok(client, "/v1/skus", {"sku": "OTHER-SKU", "name": "Gadget", "organization": "OTHER"})
     recorded = post_ok(client, "/v1/events", extraction("OWN-MINE"))
     keys = {
         role: post_ok(client, "/v1/api-keys", {"organization": "OWN", "role": role, "name": f"{role} key"})["key"]
@@ -84,6 +85,7 @@ MATERIAL = frozenset({"admin", "recorder", "auditor"})
 WRITERS = frozenset({"admin", "recorder"})
 ADMIN = frozenset({"admin"})
 AUDIT = frozenset({"admin", "auditor"})
+ATTESTERS = frozenset({"admin", "recorder", "auditor"})
 
 MATRIX = [
     Cell("list organizations", "GET", lambda w: "/v1/organizations", EVERYONE),
@@ -117,6 +119,21 @@ MATRIX = [
     Cell("trace lot", "GET", lambda w: f"/v1/lots/{w.lot}/trace", MATERIAL),
     Cell("assess lot", "GET", lambda w: f"/v1/lots/{w.lot}/origin", EVERYONE),
     Cell("assess SKU", "GET", lambda w: "/v1/skus/OWN-SKU/origin", EVERYONE),
+    Cell("lot compliance", "GET", lambda w: f"/v1/lots/{w.lot}/compliance", EVERYONE),
+    Cell("SKU compliance", "GET", lambda w: "/v1/skus/OWN-SKU/compliance", EVERYONE),
+    Cell("disclose SKU", "GET", lambda w: "/v1/skus/OWN-SKU/disclosure", EVERYONE),
+    Cell("disclose and attest own SKU", "GET", lambda w: "/v1/skus/OWN-SKU/disclosure?attest=true", ATTESTERS),
+    Cell("SKU flows", "GET", lambda w: "/v1/skus/OWN-SKU/flows", EVERYONE),
+    Cell("SKU report", "GET", lambda w: "/v1/skus/OWN-SKU/report", EVERYONE),
+    Cell("attest own SKU", "POST", lambda w: "/v1/attestations", ATTESTERS, 201,
+         lambda w: {"subject": {"kind": "sku", "sku": "OWN-SKU"}}),
+    Cell("attest own lot", "POST", lambda w: "/v1/attestations", ATTESTERS, 201,
+         lambda w: {"subject": {"kind": "lot", "id": w.lot}, "question": {}}),
+    Cell("attest another's SKU", "POST", lambda w: "/v1/attestations", AUDIT, 201,
+         lambda w: {"subject": {"kind": "sku", "sku": "OTHER-SKU"}}),
+    Cell("list attestations", "GET", lambda w: "/v1/attestations", EVERYONE),
+    Cell("get attestation", "GET", lambda w: "/v1/attestations/" + post_ok(
+        w.client, "/v1/attestations", {"subject": {"kind": "sku", "sku": "OWN-SKU"}})["id"], EVERYONE),
     Cell("list rules", "GET", lambda w: "/v1/rules", EVERYONE),
     Cell("get rule", "GET", lambda w: "/v1/rules/dfars-7052", EVERYONE),
     Cell("create rule", "POST", lambda w: "/v1/rules", ADMIN, 201, lambda w: {"id": unique("RULE"), "title": "R",
@@ -144,7 +161,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else 403
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 132
+    assert cells == len(MATRIX) * len(ROLES) == 176
     print(f"role matrix: {cells} cells asserted")
 
 

@@ -317,8 +317,11 @@ def test_compose_runs_migrations_once_and_waits_for_a_healthy_database() -> None
     db, migrate, api = (mapping(services[name]) for name in ("db", "migrate", "api"))
 
     assert str(db["image"]).startswith("postgres:15")
-    volume = mapping(compose["volumes"])
-    assert db["volumes"] == [f"{name}:/var/lib/postgresql/data" for name in volume]
+    assert set(mapping(compose["volumes"])) == {"pgdata", "keys"}
+    assert db["volumes"] == ["pgdata:/var/lib/postgresql/data"]
+    # The generated attestation signing key lives in a volume beside the (unused) key file path.
+    assert api["volumes"] == ["keys:/app/data"]
+    assert mapping(api["environment"])["LODESTONE_KEY_FILE"] == "/app/data/admin.key"
     probe = mapping(db["healthcheck"])["test"]
     assert isinstance(probe, list)
     assert "pg_isready" in probe

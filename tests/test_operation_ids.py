@@ -50,6 +50,13 @@ DOCUMENTED = {
     ("DELETE", "/v1/api-keys/{id}"): "revoke_key",
     ("GET", "/v1/audit"): "list_audit",
     ("GET", "/v1/audit/verify"): "verify_audit",
+    ("POST", "/v1/attestations"): "issue_attestation",
+    ("GET", "/v1/attestations"): "list_attestations",
+    ("GET", "/v1/attestations/{id}"): "get_attestation",
+    ("GET", "/.well-known/jwks.json"): "get_jwks",
+    ("GET", "/v1/skus/{sku}/disclosure"): "disclose_sku",
+    ("GET", "/v1/skus/{sku}/flows"): "sku_flows",
+    ("GET", "/v1/skus/{sku}/report"): "sku_report",
 }
 
 
