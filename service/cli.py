@@ -388,7 +388,13 @@ def main(argv: list[str] | None = None) -> int:
         func=cmd_signing_key_list
     )
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # The reader stopped early (`lodestone attestation verify F | head`): not a failure. Python's
+        # documented way out: point stdout at /dev/null so the flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -104,32 +104,33 @@ class History:
             case ("mine", country, kg):
                 code = self.code("ORE")
                 composition = {"Nd": str(kg), "Dy": "1"}
-                output = {"code": code, "material": "ore", "quantity": "1000", "unit": "kg", "composition": composition}
-                self.record(event("extraction", MINES[country], outputs=[output]))
+                mined = {"code": code, "material": "ore", "quantity": "1000", "unit": "kg", "composition": composition}
+                self.record(event("extraction", MINES[country], outputs=[mined]))
                 self.ores.append(code)
             case ("refine", country) if self.ores:
                 ore, moved, oxide = self.ores.pop(), self.code("AT"), self.code("OX")
                 self.record(event("transfer", self.facility_of(ore), inputs=[self.take(ore)],
                                   outputs=[{"code": moved, "facility": REFINERIES[country]}]))  # fmt: skip
-                output = {"code": oxide, "material": "oxide", "quantity": "100", "unit": "kg"}
+                refined = {"code": oxide, "material": "oxide", "quantity": "100", "unit": "kg"}
                 self.record(event("processing", REFINERIES[country], stage="refining", inputs=[self.take(moved)],
-                                  outputs=[output]))  # fmt: skip
+                                  outputs=[refined]))  # fmt: skip
                 self.oxides.append(oxide)
             case ("make", sku) if self.oxides and sku in self.skus:
                 oxide, moved, product = self.oxides.pop(), self.code("AT"), self.code("P")
                 self.record(event("transfer", self.facility_of(oxide), inputs=[self.take(oxide)],
                                   outputs=[{"code": moved, "facility": "PLANT"}]))  # fmt: skip
-                output = {"code": product, "material": "product", "quantity": "5", "unit": "pcs", "sku": sku,
-                          "value": {"amount": "5000", "currency": "USD"}}  # fmt: skip
+                made: dict[str, Any] = {"code": product, "material": "product", "quantity": "5", "unit": "pcs",
+                                        "sku": sku, "value": {"amount": "5000", "currency": "USD"}}  # fmt: skip
                 self.record(event("processing", "PLANT", stage="manufacturing", inputs=[self.take(moved)],
-                                  outputs=[output]))  # fmt: skip
+                                  outputs=[made]))  # fmt: skip
             case ("receive", sku, country) if sku in self.skus:
-                output: dict[str, Any] = {"code": self.code("R"), "material": "product", "quantity": "1",
-                                          "unit": "pcs", "composition": {"Nd": "2", "Dy": "1"}, "sku": sku,
-                                          "value": {"amount": "900", "currency": "USD"}}  # fmt: skip
+                received: dict[str, Any] = {"code": self.code("R"), "material": "product", "quantity": "1",
+                                            "unit": "pcs", "composition": {"Nd": "2", "Dy": "1"}, "sku": sku,
+                                            "value": {"amount": "900", "currency": "USD"}}  # fmt: skip
                 if country is not None:
-                    output["declared_origin"] = [{"route": {"mining": country, "refining": country}, "percent": "100"}]
-                self.record(event("receipt", "PLANT", outputs=[output]))
+                    received["declared_origin"] = [{"route": {"mining": country, "refining": country},
+                                                    "percent": "100"}]  # fmt: skip
+                self.record(event("receipt", "PLANT", outputs=[received]))
             case ("void",):
                 # The newest event nobody has consumed the outputs of (others answer 409 and change nothing).
                 for event_id in reversed(self.events):

@@ -93,11 +93,12 @@ def test_a_plain_question_for_a_sku_and_a_lot_and_the_disclosure(demo: TestClien
     assert payload["answer"] == demo.get(f"/v1/skus/{SKU}/origin", params=params).json()
 
     lot = demo.get(f"/v1/skus/{SKU}/origin").json()["lots"][0]["id"]
-    for body, url, params in [
+    asked: list[tuple[dict[str, Any], str, dict[str, str]]] = [
         ({"question": {}}, f"/v1/lots/{lot}/origin", {}),
         ({"question": {"elements": ["Dy"]}}, f"/v1/lots/{lot}/origin", {"elements": "Dy"}),
         ({"rules": None, "on": "2027-01-10"}, f"/v1/lots/{lot}/compliance", {"on": "2027-01-10"}),
-    ]:
+    ]
+    for body, url, params in asked:
         payload = verified(demo, attest(demo, {"subject": {"kind": "lot", "id": lot}, **body})["jws"])
         assert payload["answer"] == demo.get(url, params=params | {"as_of": payload["as_of"]}).json(), url
 
