@@ -53,6 +53,9 @@ run: $(STAMP)
 	@echo "  And the rules (DFARS, MOFCOM No. 18/57/61) on the day DFARS starts counting refining:"
 	@echo "    curl -s -H \"Authorization: Bearer $$($(VENV)/bin/lodestone key)\" \\"
 	@echo "      'http://127.0.0.1:$(PORT)/v1/skus/EV-MOTOR-200/compliance?on=2027-01-01'"
+	@echo "  The auditor's report (answer, rules, Sankey diagram, s.857 disclosure), saved to report.html:"
+	@echo "    curl -s -H \"Authorization: Bearer $$($(VENV)/bin/lodestone key)\" -o report.html \\"
+	@echo "      'http://127.0.0.1:$(PORT)/v1/skus/EV-MOTOR-200/report?on=2027-01-01'"
 	@echo
 	@PORT=$(PORT) $(VENV)/bin/lodestone serve --port $(PORT)
 

@@ -8,9 +8,10 @@ law and prices apply.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlmodel import col
 
 from service.db import UTCDateTime, utcnow
@@ -26,6 +27,18 @@ def moment(as_of: datetime | None) -> datetime:
     if as_of > now:
         raise invalid("as_of", f"is later than now ({now.isoformat()}): nothing is known of that moment yet")
     return as_of
+
+
+A = TypeVar("A", bound=BaseModel)
+
+
+def echoed(answer: A, as_of: datetime | None, moment: datetime) -> A:
+    """The answer with the moment it is given as of: ``as_of`` as asked, or the request's own now.
+
+    An answer not asked as of a moment may be a remembered one: it carries the moment it was computed
+    at, and each request that gives it again says its own.
+    """
+    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})
 
 
 def as_of_param(name: str = "as_of") -> Any:

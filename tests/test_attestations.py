@@ -277,4 +277,5 @@ def test_a_disclosure_asked_with_attest_is_signed_and_names_its_attestation(demo
     assert refused.status_code == 403
     assert demo.get(f"/v1/skus/{SKU}/disclosure", headers={"Authorization": viewer}).status_code == 200
     assert demo.get("/v1/skus/NOPE/disclosure", params={"attest": "true"}).status_code == 404
+    assert demo.get("/v1/skus/%3B/disclosure", params={"attest": "true"}).status_code == 404  # found by schemathesis
     assert counts(demo) == before

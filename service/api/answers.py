@@ -58,7 +58,7 @@ async def assess_lot(
     question = Question.parse(countries, stages, threshold_percent, elements)
     moment = knowledge.moment(as_of)
     answer = await run_database_work(request, assessments.assess_lot, session, id, question, as_of)
-    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})
+    return knowledge.echoed(answer, as_of, moment)
 
 
 @router.get("/skus/{sku}/origin", summary="Ask the question for a SKU", responses=problems(404, 422))
@@ -91,4 +91,4 @@ async def assess_sku(
     answer = memo.get(asked.key)
     if answer is None:
         answer = await run_in_threadpool(assessments.assess_sku, session, asked, memo)
-    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})
+    return knowledge.echoed(answer, as_of, moment)

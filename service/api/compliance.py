@@ -56,7 +56,7 @@ def lot_compliance(
     day = _day(on)
     moment = knowledge.moment(as_of)
     answer = judging.lot_compliance(session, id, rules, day, lots_limit, as_of)
-    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})
+    return knowledge.echoed(answer, as_of, moment)
 
 
 @router.get("/skus/{sku}/compliance", summary="Answer the rules for a SKU", responses=problems(404, 422))
@@ -85,4 +85,4 @@ async def sku_compliance(
     answer = memo.get(key)
     if answer is None:
         answer = await run_in_threadpool(memo.get_or_compute, key, compute)
-    return answer if as_of is not None else answer.model_copy(update={"as_of": moment})
+    return knowledge.echoed(answer, as_of, moment)

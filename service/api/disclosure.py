@@ -20,7 +20,7 @@ from service.api.problems import PROBLEM_JSON
 from service.audit import WriteContext
 from service.db import transaction, utcnow
 from service.errors import Invalid, NotAcceptable
-from service.schemas import AttestationCreate, Problem
+from service.schemas import AttestationCreate, Problem, is_code
 from service.schemas.attestations import SkuSubject
 from service.schemas.disclosure import (
     DISCLOSURE_CSV_EXAMPLE,
@@ -120,6 +120,8 @@ def _attested(
     engine: Engine, sku: str, as_of: datetime | None, signer: Signer | None, context: WriteContext
 ) -> DisclosureRead:
     """The disclosure as an attestation signs it, with the attestation's id."""
+    if not is_code(sku):
+        raise no_sku(sku, as_of)  # no SKU has a code of that form: not found, as without attest
     asked = AttestationCreate(subject=SkuSubject(kind="sku", sku=sku), of="disclosure", as_of=as_of)
     with transaction(engine, write=True) as session:
         try:
