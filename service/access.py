@@ -5,16 +5,21 @@ from typing import Literal
 
 from service.errors import Forbidden
 
-Role = Literal["admin", "recorder", "auditor", "viewer"]
-ROLES: tuple[Role, ...] = ("admin", "recorder", "auditor", "viewer")
+Role = Literal["admin", "manager", "recorder", "auditor", "viewer"]
+ROLES: tuple[Role, ...] = ("admin", "manager", "recorder", "auditor", "viewer")
 
 # Who reads what: viewers (procurement portals) see organizations, facilities, SKUs and answers;
-# recorders and auditors see lots and events too; keys are the admin's; the audit trail the auditor's.
+# managers, recorders and auditors see lots and events too; the audit trail is the auditor's.
+# Admin keys are the operator's and global. A manager does what a recorder may for its own
+# organization, and manages that organization's keys (never an admin or auditor key).
 READ_CATALOG: tuple[Role, ...] = ROLES
-READ_MATERIAL: tuple[Role, ...] = ("admin", "recorder", "auditor")
+READ_MATERIAL: tuple[Role, ...] = ("admin", "manager", "recorder", "auditor")
 READ_AUDIT: tuple[Role, ...] = ("admin", "auditor")
-WRITE_OWN: tuple[Role, ...] = ("admin", "recorder")
+WRITE_OWN: tuple[Role, ...] = ("admin", "manager", "recorder")
+MANAGE_KEYS: tuple[Role, ...] = ("admin", "manager")
 ADMIN_ONLY: tuple[Role, ...] = ("admin",)
+# The roles of the keys a manager may give its own organization: the operator's alone make admins and auditors.
+MANAGER_GRANTS: tuple[Role, ...] = ("manager", "recorder", "viewer")
 
 
 @dataclass(frozen=True)
@@ -36,12 +41,12 @@ class Principal:
             raise Forbidden(f"A {self.role} key may not do this.")
 
     def require_own(self, organization_pk: int, what: str) -> None:
-        """Recorders act only for their own organization; admins for any."""
+        """Managers and recorders act only for their own organization; admins for any."""
         if self.role == "admin":
             return
         self.require(WRITE_OWN)
         if organization_pk != self.organization_pk:
-            raise Forbidden(f"A recorder of {self.organization} may not {what} of another organization.")
+            raise Forbidden(f"A {self.role} of {self.organization} may not {what} of another organization.")
 
 
 OPERATOR = Principal(role="admin")

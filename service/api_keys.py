@@ -8,9 +8,9 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from service.access import ROLES, Principal
+from service.access import MANAGER_GRANTS, OPERATOR, ROLES, Principal
 from service.db import utcnow
-from service.errors import Conflict, NotFound, Unauthorized
+from service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from service.models import ApiKey, Organization
 from service.organizations import referenced_organization
 from service.pagination import decode_cursor, paginate
@@ -39,7 +39,13 @@ def _read(key: ApiKey, organization: str) -> ApiKeyRead:
     )
 
 
-def create_key(session: Session, body: ApiKeyCreate) -> ApiKeyCreated:
+def create_key(session: Session, body: ApiKeyCreate, actor: Principal = OPERATOR) -> ApiKeyCreated:
+    """A new key; an admin gives any organization any role, a manager its own organization a non-admin role."""
+    if actor.role != "admin":
+        if body.role not in MANAGER_GRANTS:
+            raise Forbidden(f"Only the operator's admin keys make {body.role} keys.")
+        if body.organization != actor.organization:
+            raise Forbidden(f"A manager of {actor.organization} makes keys for its own organization only.")
     org = referenced_organization(session, body.organization)
     secret = new_secret()
     key = ApiKey(
@@ -55,24 +61,32 @@ def create_key(session: Session, body: ApiKeyCreate) -> ApiKeyCreated:
     return ApiKeyCreated(**_read(key, org.code).model_dump(), key=secret)
 
 
-def list_keys(session: Session, limit: int, cursor: str | None) -> Page[ApiKeyRead]:
+def list_keys(session: Session, limit: int, cursor: str | None, actor: Principal = OPERATOR) -> Page[ApiKeyRead]:
+    """Every key for an admin; a manager's own organization's keys for a manager."""
     after = decode_cursor(cursor, int)
     query = select(ApiKey, Organization.code).join(Organization).order_by(col(ApiKey.pk)).limit(limit + 1)
+    if actor.role != "admin":
+        query = query.where(col(ApiKey.organization_pk) == actor.organization_pk)
     if after is not None:
         query = query.where(col(ApiKey.pk) > after)
     rows, next_cursor = paginate(list(session.exec(query)), limit, lambda row: row[0].pk or 0)
     return Page(items=[_read(key, code) for key, code in rows], next_cursor=next_cursor)
 
 
-def revoke_key(session: Session, key_id: str) -> ApiKeyRead:
+def revoke_key(session: Session, key_id: str, actor: Principal = OPERATOR) -> ApiKeyRead:
+    """Revoke a key: an admin any, a manager its own organization's non-admin keys (others are not found)."""
     row = (
         session.exec(select(ApiKey, Organization.code).join(Organization).where(ApiKey.id == key_id)).first()
         if is_id(key_id)
         else None
     )
+    if row is not None and actor.role != "admin" and row[0].organization_pk != actor.organization_pk:
+        row = None  # another organization's keys are none of a manager's business, not even their existence
     if row is None:
         raise NotFound(f"No API key has the id {key_id!r}.")
     key, code = row
+    if actor.role != "admin" and key.role not in MANAGER_GRANTS:
+        raise Forbidden(f"Only the operator's admin keys revoke {key.role} keys.")
     if key.revoked_at is not None:
         raise Conflict("This API key is already revoked.")
     key.revoked_at = utcnow()

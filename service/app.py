@@ -74,7 +74,7 @@ TAGS = [
     {"name": "organizations", "description": "Companies that hold facilities, lots and SKUs."},
     {"name": "facilities", "description": "Sites, their country and the processing stages they perform."},
     {"name": "skus", "description": "Products and components a buyer can ask about."},
-    {"name": "api-keys", "description": "Keys per organization and role (admin only); secrets are shown once."},
+    {"name": "api-keys", "description": "Keys by organization and role (admins; managers, their own); shown once."},
     {"name": "audit", "description": "Every successful write, hash-chained (auditor and admin)."},
     {"name": "health", "description": "For load balancers; no API key needed."},
 ]

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from service import assessments, audit, disclosure, judging, knowledge, signing
-from service.access import READ_AUDIT, Principal
+from service.access import READ_AUDIT, WRITE_OWN, Principal
 from service.audit import WriteContext
 from service.db import utcnow
 from service.errors import Forbidden, LodestoneError, NotFound, Unavailable, invalid
@@ -66,14 +66,14 @@ def _owner(session: Session, body: AttestationCreate) -> int | None:
 
 
 def _require_may_attest(session: Session, actor: Principal, body: AttestationCreate) -> None:
-    """Admins and auditors attest anything; a recorder only its own organization's SKUs and lots."""
+    """Admins and auditors attest anything; a manager or recorder only its own organization's SKUs and lots."""
     if actor.role in READ_AUDIT:
         return
-    if actor.role != "recorder":
+    if actor.role not in WRITE_OWN:
         raise Forbidden(f"A {actor.role} key may not issue attestations.")
     owner = _owner(session, body)
     if owner is not None and owner != actor.organization_pk:
-        raise Forbidden(f"A recorder of {actor.organization} may only attest its own organization's SKUs and lots.")
+        raise Forbidden(f"A {actor.role} of {actor.organization} may only attest its own organization's SKUs and lots.")
 
 
 def answer_body(

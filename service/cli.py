@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     create = keys.add_parser("create", help="create a key for an organization and print its secret once")
     create.add_argument("--organization", required=True)
-    create.add_argument("--role", required=True, choices=["admin", "recorder", "auditor", "viewer"])
+    create.add_argument("--role", required=True, choices=["admin", "manager", "recorder", "auditor", "viewer"])
     create.add_argument("--name", default="created with lodestone keys create")
     create.set_defaults(func=cmd_keys_create)
     sub.add_parser("verify", help="recompute every lot and remaining quantity; exit 1 on any mismatch").set_defaults(

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from service.config import Settings
 from tests.helpers import event, lot_input, post_ok
 
-ROLES = ("admin", "recorder", "auditor", "viewer")
+ROLES = ("admin", "manager", "recorder", "auditor", "viewer")
 counter = itertools.count()
 
 
@@ -78,14 +78,17 @@ class Cell:
     allowed: frozenset[str]
     ok: int = 200
     body: Callable[[World], dict[str, Any]] | None = None
+    # A refused role answered otherwise than 403, e.g. 404 where even the existence is none of its business.
+    refused: tuple[tuple[str, int], ...] = ()
 
 
 EVERYONE = frozenset(ROLES)
-MATERIAL = frozenset({"admin", "recorder", "auditor"})
-WRITERS = frozenset({"admin", "recorder"})
+MATERIAL = frozenset({"admin", "manager", "recorder", "auditor"})
+WRITERS = frozenset({"admin", "manager", "recorder"})
+KEY_MANAGERS = frozenset({"admin", "manager"})
 ADMIN = frozenset({"admin"})
 AUDIT = frozenset({"admin", "auditor"})
-ATTESTERS = frozenset({"admin", "recorder", "auditor"})
+ATTESTERS = frozenset({"admin", "manager", "recorder", "auditor"})
 
 MATRIX = [
     Cell("list organizations", "GET", lambda w: "/v1/organizations", EVERYONE),
@@ -140,11 +143,20 @@ MATRIX = [
          "versions": [{"version": "v1", "effective_from": "2026-01-01", "effective_to": None, "in_force": True,
                        "countries": ["CN"], "stages": ["refining"], "elements": None, "basis": "mass",
                        "threshold_percent": "0", "threshold_inclusive": False, "subject_materials": None}]}),
-    Cell("create key", "POST", lambda w: "/v1/api-keys", ADMIN, 201,
+    Cell("create another's key", "POST", lambda w: "/v1/api-keys", ADMIN, 201,
          lambda w: {"organization": "OTHER", "role": "viewer", "name": "k"}),
-    Cell("list keys", "GET", lambda w: "/v1/api-keys", ADMIN),
-    Cell("revoke key", "DELETE", lambda w: "/v1/api-keys/" + post_ok(
-        w.client, "/v1/api-keys", {"organization": "OTHER", "role": "viewer", "name": "k"})["id"], ADMIN),
+    Cell("create own viewer key", "POST", lambda w: "/v1/api-keys", KEY_MANAGERS, 201,
+         lambda w: {"organization": "OWN", "role": "viewer", "name": "k"}),
+    Cell("create own admin key", "POST", lambda w: "/v1/api-keys", ADMIN, 201,
+         lambda w: {"organization": "OWN", "role": "admin", "name": "k"}),
+    Cell("create own auditor key", "POST", lambda w: "/v1/api-keys", ADMIN, 201,
+         lambda w: {"organization": "OWN", "role": "auditor", "name": "k"}),
+    Cell("list keys", "GET", lambda w: "/v1/api-keys", KEY_MANAGERS),
+    Cell("revoke another's key", "DELETE", lambda w: "/v1/api-keys/" + post_ok(
+        w.client, "/v1/api-keys", {"organization": "OTHER", "role": "viewer", "name": "k"})["id"], ADMIN,
+         refused=(("manager", 404),)),
+    Cell("revoke own key", "DELETE", lambda w: "/v1/api-keys/" + post_ok(
+        w.client, "/v1/api-keys", {"organization": "OWN", "role": "recorder", "name": "k"})["id"], KEY_MANAGERS),
     Cell("list prices", "GET", lambda w: "/v1/prices", EVERYONE),
     Cell("record price", "POST", lambda w: "/v1/prices", ADMIN, 201,
          lambda w: {"element": "Dy", "currency": "USD", "price_per_kg": "250", "valid_from": fresh_date()}),
@@ -158,10 +170,10 @@ def test_role_by_route_matrix(world: World) -> None:
     for cell, role in itertools.product(MATRIX, ROLES):
         body = cell.body(world) if cell.body else None
         status = world.call(role, cell.method, cell.path(world), body)
-        expected = cell.ok if role in cell.allowed else 403
+        expected = cell.ok if role in cell.allowed else dict(cell.refused).get(role, 403)
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 176
+    assert cells == len(MATRIX) * len(ROLES) == 240
     print(f"role matrix: {cells} cells asserted")
 
 
@@ -207,3 +219,27 @@ def test_key_for_unknown_organization_or_role_is_422(client: TestClient) -> None
     assert client.post("/v1/api-keys", json={"organization": "NOPE", "role": "viewer", "name": "k"}).status_code == 422
     post_ok(client, "/v1/organizations", {"code": "ORG", "name": "Org", "country": "DE"})
     assert client.post("/v1/api-keys", json={"organization": "ORG", "role": "root", "name": "k"}).status_code == 422
+
+
+def test_a_manager_manages_its_own_organizations_keys_and_no_others(world: World) -> None:
+    client, manager = world.client, {"Authorization": f"Bearer {world.keys['manager']}"}
+    theirs = post_ok(client, "/v1/api-keys", {"organization": "OTHER", "role": "manager", "name": "theirs"})
+    listed = client.get("/v1/api-keys", headers=manager).json()["items"]
+    assert {key["organization"] for key in listed} == {"OWN"}
+    assert theirs["id"] not in {key["id"] for key in listed}
+    assert len(listed) == len(ROLES)
+    own_admin = next(key for key in listed if key["role"] == "admin")
+    refused = client.delete(f"/v1/api-keys/{own_admin['id']}", headers=manager)
+    assert refused.status_code == 403
+    assert client.delete(f"/v1/api-keys/{theirs['id']}", headers=manager).status_code == 404
+    made = client.post("/v1/api-keys", json={"organization": "OWN", "role": "recorder", "name": "ERP"}, headers=manager)
+    assert made.status_code == 201
+    recorder = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert client.post("/v1/events", json=extraction("OWN-MINE"), headers=recorder).status_code == 201
+    assert client.post("/v1/events", json=extraction("OTHER-MINE"), headers=manager).status_code == 403
+    assert client.post("/v1/events", json=extraction("OWN-MINE"), headers=manager).status_code == 201
+    # Revoked by the manager that made it: 401 at once.
+    assert client.delete(f"/v1/api-keys/{made.json()['id']}", headers=manager).status_code == 200
+    assert client.get("/v1/skus", headers=recorder).status_code == 401
+    audit = client.get("/v1/audit", params={"action": "key.created"}).json()["items"]
+    assert any(entry["subject"] == made.json()["id"] and entry["organization"] == "OWN" for entry in audit)

@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 
 from service import api_keys, audit
+from service.access import MANAGE_KEYS, Principal
 from service.api.catalog import Cursor, Limit
 from service.api.common import problems, v1_router
-from service.api.deps import Admin, AuditReader, SessionDep, WriteContextDep
+from service.api.deps import AuditReader, SessionDep, WriteContextDep, allow
 from service.errors import invalid
 from service.pagination import DEFAULT_LIMIT
 from service.schemas import (
@@ -22,6 +23,7 @@ from service.schemas import (
 )
 
 key_router = v1_router("api-keys")
+KeyManager = Annotated[Principal, Depends(allow(MANAGE_KEYS))]
 audit_router = v1_router("audit")
 KeyId = Annotated[
     str, Path(description="The key's id (not its secret).", examples=["3f0b9d1c-2a4e-4f57-9a57-2f0f4f1d2a11"])
@@ -34,19 +36,19 @@ KeyId = Annotated[
     summary="Create an API key",
     responses=problems(400, 413, 422),
 )
-def create_key(body: ApiKeyCreate, session: SessionDep, _actor: Admin, context: WriteContextDep) -> ApiKeyCreated:
-    """Give an organization a key with one role; the secret is shown in this answer only."""
-    created = api_keys.create_key(session, body)
+def create_key(body: ApiKeyCreate, session: SessionDep, actor: KeyManager, context: WriteContextDep) -> ApiKeyCreated:
+    """Give an organization a key with one role (a manager: its own, not admin or auditor); the secret is shown once."""
+    created = api_keys.create_key(session, body, actor)
     audit.append(session, context, "key.created", created.id)
     return created
 
 
 @key_router.get("/api-keys", summary="List API keys", responses=problems(422))
 def list_keys(
-    session: SessionDep, _actor: Admin, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    session: SessionDep, actor: KeyManager, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[ApiKeyRead]:
-    """Every key with its organization, role and whether it was revoked; never the secrets."""
-    return api_keys.list_keys(session, limit, cursor)
+    """Keys with their organization, role and whether revoked (a manager: its own organization's); never secrets."""
+    return api_keys.list_keys(session, limit, cursor, actor)
 
 
 @key_router.delete(
@@ -54,9 +56,9 @@ def list_keys(
     summary="Revoke an API key",
     responses=problems(404, 409, conflict="The key is already revoked."),
 )
-def revoke_key(id: KeyId, session: SessionDep, _actor: Admin, context: WriteContextDep) -> ApiKeyRead:
-    """Revoke a key for good: from now on it answers 401 on every worker."""
-    revoked = api_keys.revoke_key(session, id)
+def revoke_key(id: KeyId, session: SessionDep, actor: KeyManager, context: WriteContextDep) -> ApiKeyRead:
+    """Revoke a key for good (a manager: its own organization's): from now on it answers 401 on every worker."""
+    revoked = api_keys.revoke_key(session, id, actor)
     audit.append(session, context, "key.revoked", revoked.id)
     return revoked
 

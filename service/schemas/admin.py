@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.schemas.common import Code, Contract, Name
 
-RoleName = Literal["admin", "recorder", "auditor", "viewer"]
+RoleName = Literal["admin", "manager", "recorder", "auditor", "viewer"]
 
 
 class ApiKeyCreate(Contract):
