@@ -1,4 +1,8 @@
-"""Idempotency-Key: a retried POST replays its answer and records nothing new."""
+"""Idempotency-Key: a retried POST replays its answer and records nothing new.
+
+Keys are claimed only for an authenticated caller on a route that exists, scoped to the API
+key's id; the answer is stored before it is sent; expired records are swept when answers are stored.
+"""
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -19,6 +23,15 @@ def ore(code: str) -> dict[str, Any]:
     return event("extraction", "MINE", outputs=[
         {"code": code, "material": "ore", "quantity": "5", "unit": "kg", "composition": {"Nd": "1"}}
     ])  # fmt: skip
+
+
+def stored(settings: Settings) -> list[tuple[str, str, str]]:
+    """Every idempotency record as (scope, key, state), read beside the app."""
+    engine = sa.create_engine(settings.database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT principal, key, state FROM idempotency_record ORDER BY pk")).all()
+    engine.dispose()
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def counts(client: TestClient) -> tuple[int, int]:
@@ -135,3 +148,89 @@ def test_racing_duplicates_record_one_event(database_url: str, tmp_path: Path) -
             replay = client.post("/v1/events", json=ore("ORE-1"), headers={"Idempotency-Key": "twin"})
             assert replay.headers["idempotent-replayed"] == "true"
             assert replay.json() == fresh[0].json()
+
+
+def test_anonymous_callers_and_unknown_routes_store_nothing(client: TestClient, settings: Settings) -> None:
+    make_chain(client)
+    anonymous = {"Authorization": "", "Idempotency-Key": "anon-1"}
+    for path in ("/v1/events", "/v1/skus", "/v1/nowhere", "/nowhere"):
+        first = client.post(path, json=ore("ORE-1"), headers=anonymous)
+        again = client.post(path, json=ore("ORE-1"), headers=anonymous)
+        assert first.status_code == again.status_code == (404 if "nowhere" in path else 401), path
+        assert "idempotent-replayed" not in again.headers
+    for path in ("/v1/nowhere", "/v1/events/x/y", "/v1/lots/00000000-0000-0000-0000-000000000000/nothing"):
+        response = client.post(path, json={}, headers={"Idempotency-Key": "lost"})
+        assert response.status_code == 404, path
+    bad_key = client.post(
+        "/v1/events", json=ore("ORE-1"), headers={"Authorization": "Bearer nope", "Idempotency-Key": "x"}
+    )
+    assert bad_key.status_code == 401
+    assert stored(settings) == []
+
+
+def test_a_revoked_key_gets_401_never_a_replay(client: TestClient, settings: Settings) -> None:
+    make_chain(client)
+    recorder = post_ok(client, "/v1/api-keys", {"organization": "MINER", "role": "recorder", "name": "erp"})
+    as_recorder = {"Authorization": f"Bearer {recorder['key']}", "Idempotency-Key": "before-revoke"}
+    assert client.post("/v1/events", json=ore("ORE-1"), headers=as_recorder).status_code == 201
+    assert client.delete(f"/v1/api-keys/{recorder['id']}").status_code == 200
+    again = client.post("/v1/events", json=ore("ORE-1"), headers=as_recorder)
+    assert again.status_code == 401
+    assert "idempotent-replayed" not in again.headers
+    assert again.headers["content-type"] == "application/problem+json"
+    assert [(scope, key) for scope, key, _ in stored(settings)] == [(recorder["id"], "before-revoke")]
+
+
+def test_the_scope_is_the_api_key_whichever_header_sends_it(client: TestClient, settings: Settings) -> None:
+    make_chain(client)
+    recorder = post_ok(client, "/v1/api-keys", {"organization": "MINER", "role": "recorder", "name": "erp"})
+    first = client.post(
+        "/v1/events",
+        json=ore("ORE-1"),
+        headers={"Authorization": f"Bearer {recorder['key']}", "Idempotency-Key": "either"},
+    )
+    assert first.status_code == 201
+    before = counts(client)
+    again = client.post(
+        "/v1/events",
+        json=ore("ORE-1"),
+        headers={"Authorization": "", "X-API-Key": recorder["key"], "Idempotency-Key": "either"},
+    )
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert counts(client) == before
+    assert stored(settings) == [(recorder["id"], "either", "done")]
+
+
+def test_expired_records_are_swept_when_an_answer_is_stored(client: TestClient, settings: Settings) -> None:
+    make_chain(client)
+    engine = sa.create_engine(settings.database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO idempotency_record (principal, key, request_hash, state, created_at) "
+                "VALUES (:principal, :key, :hash, 'done', :at)"
+            ),
+            [
+                {"principal": "gone-key", "key": f"old-{n}", "hash": "0" * 64, "at": utcnow() - timedelta(hours=hours)}
+                for n, hours in enumerate((25, 48, 24 * 30))
+            ]
+            + [{"principal": "kept-key", "key": "recent", "hash": "0" * 64, "at": utcnow() - timedelta(hours=23)}],
+        )
+    engine.dispose()
+    assert client.post("/v1/events", json=ore("ORE-1"), headers={"Idempotency-Key": "sweeper"}).status_code == 201
+    assert stored(settings) == [("kept-key", "recent", "done"), ("operator", "sweeper", "done")]
+
+
+def test_a_retry_right_after_an_answer_replays(database_url: str, tmp_path: Path) -> None:
+    """The record is committed before the answer leaves: an immediate retry never finds it in flight."""
+    with running_server(database_url, tmp_path, workers=2) as server, server.client() as client:
+        make_chain(client)
+        for n in range(20):
+            body = ore(f"ORE-{n}")
+            first = client.post("/v1/events", json=body, headers={"Idempotency-Key": f"retry-{n}"})
+            again = client.post("/v1/events", json=body, headers={"Idempotency-Key": f"retry-{n}"})
+            assert first.status_code == 201, first.text
+            assert again.status_code == 201, again.text
+            assert again.headers["idempotent-replayed"] == "true"

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from service import access
 from service.access import Principal, Role
+from service.api.idempotency import claim_key
 from service.api_keys import authenticate
 from service.audit import WriteContext
 from service.config import Settings
@@ -111,9 +112,16 @@ Admin = Annotated[Principal, Depends(allow(access.ADMIN_ONLY))]
 AuditReader = Annotated[Principal, Depends(allow(access.READ_AUDIT))]
 
 
-async def write_context(request: Request, principal: Annotated[Principal, Depends(require_principal)]) -> WriteContext:
-    """What the audit trail keeps about a write: who, which request, and a hash of the body as received."""
+async def write_context(
+    request: Request, session: SessionDep, principal: Annotated[Principal, Depends(require_principal)]
+) -> WriteContext:
+    """What the audit trail keeps about a write: who, which request (the server's id), and a hash of the body.
+
+    Every write route takes it, so it is also where a POST's Idempotency-Key is claimed: after routing
+    and authentication, in the request's transaction.
+    """
     body = await request.body()
+    await claim_key(request, session, principal, body)
     return WriteContext(
         actor=principal,
         request_id=getattr(request.state, "request_id", "-"),

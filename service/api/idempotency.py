@@ -1,22 +1,52 @@
-"""The Idempotency-Key header on any POST: same key and body replay the answer, and record nothing new."""
+"""The Idempotency-Key header on POST writes: same key and body replay the answer, and record nothing new.
+
+Two halves. ``claim_key`` runs in the write context of every POST route, so only once the route
+exists and its caller is authenticated (an anonymous caller, a revoked key or an unknown path is
+answered as without the header, and nothing is stored); the key is scoped to the API key's id.
+``Idempotency``, a middleware, holds a claimed request's answer until it is stored, then sends it,
+and sends the answers ``claim_key`` gives instead of running the request (``Answered``).
+"""
 
 import hashlib
+from dataclasses import dataclass
 
 from anyio import CapacityLimiter, to_thread
+from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
+from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import idempotency
+from service.access import Principal
 from service.api.problems import problem
+from service.errors import Invalid
 from service.models import IdempotencyRecord
 
-HEADER = b"idempotency-key"
+HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 
 
-def _parse_key(raw: bytes) -> str | None:
+@dataclass(frozen=True)
+class Pending:
+    """A key claimed for this request: its answer is to be stored before it is sent."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+
+class Answered(Exception):
+    """The answer to a request whose Idempotency-Key was seen before: sent instead of running the request."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("answered for an Idempotency-Key")
+        self.response = response
+
+
+def _parse_key(raw: str) -> str | None:
     """Bare or quoted (a structured-field string); printable ASCII, 1 to 255 characters."""
-    text = raw.decode("latin-1").strip()
+    text = raw.strip()
     if len(text) >= 2 and text[0] == text[-1] == '"':
         text = text[1:-1]
     if not 0 < len(text) <= MAX_KEY_LENGTH or not all(" " <= c <= "~" for c in text):
@@ -24,10 +54,38 @@ def _parse_key(raw: bytes) -> str | None:
     return text
 
 
-def _caller(headers: dict[bytes, bytes]) -> str:
-    """Keys are scoped to the API key that sent them: a hash of the presented credential, never the credential."""
-    presented = headers.get(b"authorization") or headers.get(b"x-api-key") or b""
-    return hashlib.sha256(presented).hexdigest()
+async def claim_key(request: Request, session: Session, principal: Principal, body: bytes) -> None:
+    """Claim the request's Idempotency-Key in its transaction, or answer from what the key already holds."""
+    raw = request.headers.get(HEADER)
+    if request.method != "POST" or raw is None:
+        return
+    key = _parse_key(raw)
+    if key is None:
+        raise Invalid("Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    scope = request.scope
+    request_hash = hashlib.sha256(
+        b"%s %s?%s\n%s" % (scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body)
+    ).hexdigest()
+    # A write: its transaction holds the write lock (SQLite) from authentication on, so this runs in a thread.
+    claim = await run_in_threadpool(idempotency.claim, session, principal.scope, key, request_hash)
+    if claim.outcome == "mismatch":
+        detail = "This Idempotency-Key was used with a different request; use a new key for a new request."
+        raise Answered(problem(422, detail, "idempotency-mismatch"))
+    if claim.outcome == "in_flight":
+        detail = "A request with this Idempotency-Key is still running; retry when it has answered."
+        raise Answered(problem(409, detail, "idempotency-in-flight", headers={"Retry-After": "1"}))
+    if claim.outcome == "replay":
+        assert claim.record is not None
+        raise Answered(_replayed(claim.record))
+    request.state.idempotency = Pending(principal.scope, key, request_hash)
+
+
+def _replayed(record: IdempotencyRecord) -> Response:
+    return Response(
+        (record.response_body or "").encode(),
+        status_code=record.status_code or 200,
+        headers={"Content-Type": record.content_type or "application/json", "Idempotent-Replayed": "true"},
+    )
 
 
 def side(scope: Scope) -> CapacityLimiter:
@@ -41,96 +99,54 @@ class Idempotency:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
-        if scope["type"] != "http" or scope["method"] != "POST" or HEADER not in headers:
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        key = _parse_key(headers[HEADER])
-        if key is None:
-            await problem(422, "Idempotency-Key must be 1 to 255 printable ASCII characters.", "invalid")(
-                scope, receive, send
-            )
-            return
-        body = await _read_body(receive)
-        request_hash = hashlib.sha256(
-            b"%s %s?%s\n%s" % (scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body)
-        ).hexdigest()
-        engine: Engine = scope["app"].state.engine
-        caller = _caller(headers)
-        claim = await to_thread.run_sync(idempotency.claim, engine, caller, key, request_hash, limiter=side(scope))
-        if claim.outcome == "mismatch":
-            detail = "This Idempotency-Key was used with a different request; use a new key for a new request."
-            await problem(422, detail, "idempotency-mismatch")(scope, receive, send)
-            return
-        if claim.outcome == "in_flight":
-            detail = "A request with this Idempotency-Key is still running; retry when it has answered."
-            await problem(409, detail, "idempotency-in-flight", headers={"Retry-After": "1"})(scope, receive, send)
-            return
-        if claim.outcome == "replay":
-            assert claim.record is not None
-            await _replay(claim.record, send)
-            return
-        await self._run(scope, body, send, engine, caller, key)
+        held: list[Message] = []
+        stored = False
 
-    async def _run(self, scope: Scope, body: bytes, send: Send, engine: Engine, caller: str, key: str) -> None:
-        start: Message | None = None
-        chunks: list[bytes] = []
-        replayed = False
+        def pending() -> Pending | None:
+            claimed: Pending | None = scope.get("state", {}).get("idempotency")
+            return claimed
 
-        async def receive_body() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return {"type": "http.disconnect"}
-
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
+        async def send_once_stored(message: Message) -> None:
+            nonlocal stored
+            claimed = pending()
+            if claimed is None or stored:
+                await send(message)
+                return
+            held.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await _store(scope, claimed, held)
+                stored = True
+                for kept in held:
+                    await send(kept)
 
         try:
-            await self.app(scope, receive_body, capture)
+            await self.app(scope, receive, send_once_stored)
+        except Answered as answered:
+            await answered.response(scope, receive, send)
         except BaseException:
-            await to_thread.run_sync(idempotency.release, engine, caller, key, limiter=side(scope))
+            claimed = pending()
+            if claimed is not None and not stored:
+                engine: Engine = scope["app"].state.engine
+                await to_thread.run_sync(idempotency.release, engine, claimed.scope, claimed.key, limiter=side(scope))
             raise
-        if start is None:
-            await to_thread.run_sync(idempotency.release, engine, caller, key, limiter=side(scope))
-            return
-        content_type = dict(start.get("headers", [])).get(b"content-type", b"").decode("latin-1")
-        await to_thread.run_sync(
-            idempotency.finish,
-            engine,
-            caller,
-            key,
-            start["status"],
-            content_type,
-            b"".join(chunks),
-            limiter=side(scope),
-        )
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _replay(record: IdempotencyRecord, send: Send) -> None:
-    body = (record.response_body or "").encode()
-    headers = [
-        (b"content-type", (record.content_type or "application/json").encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"idempotent-replayed", b"true"),
-    ]
-    await send({"type": "http.response.start", "status": record.status_code or 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _store(scope: Scope, claimed: Pending, messages: list[Message]) -> None:
+    start = messages[0]
+    content_type = dict(start.get("headers", [])).get(b"content-type", b"").decode("latin-1")
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    engine: Engine = scope["app"].state.engine
+    await to_thread.run_sync(
+        idempotency.finish,
+        engine,
+        claimed.scope,
+        claimed.key,
+        claimed.request_hash,
+        start["status"],
+        content_type,
+        body,
+        limiter=side(scope),
+    )
