@@ -31,7 +31,7 @@ class WriteContext:
     """What the audit trail records about the request behind a write."""
 
     actor: Principal
-    request_id: str
+    request_id: str  # the server's own id for the request, unique; never the caller's X-Request-ID
     body_hash: str
 
 

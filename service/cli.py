@@ -55,6 +55,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     key = _admin_key()
     if key is None:
         print("warning: no LODESTONE_ADMIN_KEY and no key file: every /v1 request will answer 401", file=sys.stderr)
+    ignored = get_settings().resolved_key_file()
+    if get_settings().admin_key and ignored is not None and ignored.is_file():
+        print(f"note: LODESTONE_ADMIN_KEY is set, so the generated key in {ignored} is not accepted", file=sys.stderr)
     # uvloop and httptools: the event loop and HTTP parser in C, about twice the requests per core.
     # No uvicorn access log: the app writes one JSON line a request (logger `lodestone.access`).
     uvicorn.run(

@@ -59,14 +59,19 @@ class Settings(BaseSettings):
         return db_path.parent / "signing-key.pem" if db_path is not None else None
 
     def accepted_admin_keys(self) -> tuple[str, ...]:
-        """The admin key from the environment, and the generated one if its file exists."""
-        keys = [self.admin_key] if self.admin_key else []
+        """The admin key from the environment; only without one, the generated key if its file exists.
+
+        Setting ``LODESTONE_ADMIN_KEY`` replaces the generated key (``lodestone key`` then shows only
+        the new one): a key file left behind is not a second way in. ``lodestone serve`` says so.
+        """
+        if self.admin_key:
+            return (self.admin_key,)
         key_file = self.resolved_key_file()
         if key_file is not None and key_file.is_file():
             stored = key_file.read_text().strip()
             if stored:
-                keys.append(stored)
-        return tuple(keys)
+                return (stored,)
+        return ()
 
 
 @lru_cache

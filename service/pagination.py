@@ -12,6 +12,8 @@ R = TypeVar("R")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MIN_KEY, MAX_KEY = -(2**63), 2**63 - 1  # BIGINT on PostgreSQL, INTEGER on SQLite
+MAX_TEXT_KEY = 255  # longer than any code or id a list is ordered by
 
 
 def encode_cursor(key: str | int) -> str:
@@ -32,9 +34,17 @@ def decode_cursor(cursor: str | None, kind: type[str] | type[int]) -> str | int 
         key = json.loads(raw)["after"]
     except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
         raise invalid("cursor", "is not a cursor this service wrote") from None
-    if type(key) is not kind:
+    if type(key) is not kind or not _storable(key):
         raise invalid("cursor", "is not a cursor for this list")
     return key  # type: ignore[no-any-return]
+
+
+def _storable(key: object) -> bool:
+    """A key the databases can compare with: a 64-bit signed integer, or short printable text."""
+    if isinstance(key, int):
+        return MIN_KEY <= key <= MAX_KEY
+    # Printable excludes NUL (PostgreSQL refuses it in text) and lone surrogates (not encodable).
+    return isinstance(key, str) and len(key) <= MAX_TEXT_KEY and key.isprintable()
 
 
 def paginate(rows: list[R], limit: int, key: Callable[[R], str | int]) -> tuple[list[R], str | None]:

@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -44,7 +45,12 @@ def configure_logging() -> None:
 
 
 class RequestContext:
-    """Give every request an id (the caller's `X-Request-ID` if well-formed), echo it, and log the request."""
+    """Give every request an id, echo it, log the request, and answer an unexpected error with it.
+
+    The server makes an id for every request (``request.state.request_id``): unique, it is what the
+    audit trail keeps. The answer, its problem body and the logs carry the caller's `X-Request-ID`
+    instead when it is well-formed, for correlation; the access log line then has the server's id beside it.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,22 +59,34 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        server_id = uuid.uuid4().hex
         offered = dict(scope.get("headers", [])).get(REQUEST_ID_HEADER, b"").decode("latin-1")
-        request_id = offered if _ACCEPTED_ID.fullmatch(offered) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = offered if _ACCEPTED_ID.fullmatch(offered) else server_id
+        scope.setdefault("state", {})["request_id"] = server_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Starlette answers an unexpected error outside every middleware, so without this the 500
+            # would carry no request id. Answered here by the app's own handler (it logs the error);
+            # raising further would only have the server log it again.
+            unexpected = scope["app"].exception_handlers.get(Exception)
+            if response_started or unexpected is None:
+                raise
+            response = await unexpected(Request(scope), exc)
+            await response(scope, receive, send_with_id)
         finally:
             principal = scope.get("state", {}).get("principal")
             access_log.info(
@@ -82,6 +100,7 @@ class RequestContext:
                         "key_id": getattr(principal, "key_id", None),
                         "role": getattr(principal, "role", None),
                     }
+                    | ({"server_request_id": server_id} if server_id != request_id else {})
                 },
             )
             request_id_var.reset(token)
