@@ -163,5 +163,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contract.router,
     ):
         app.include_router(router)
+    contract.secure_docs(app)
     app.openapi = _documented(app)  # type: ignore[method-assign]
     return app

@@ -2,13 +2,14 @@
 
 from collections import defaultdict
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from service.access import OPERATOR, Principal
 from service.db import utcnow
 from service.errors import Conflict, Invalid, NotFound, invalid
 from service.models import Facility, FacilityStage, Organization
-from service.organizations import referenced_organization
+from service.organizations import is_organization, referenced_organization
 from service.origin import STAGES
 from service.pagination import decode_cursor, paginate
 from service.schemas import FacilityCreate, FacilityRead, Page, is_code
@@ -37,10 +38,15 @@ def _reads(session: Session, rows: list[tuple[Facility, Organization]]) -> list[
     ]
 
 
+def is_facility(code: str) -> sa.ColumnElement[bool]:
+    """The facility with this code, in any case (through the index on ``lower(code)``)."""
+    return sa.func.lower(col(Facility.code)) == code.lower()
+
+
 def find_facility(session: Session, code: str) -> Facility | None:
     if not is_code(code):
         return None
-    return session.exec(select(Facility).where(Facility.code == code)).first()
+    return session.exec(select(Facility).where(is_facility(code))).first()
 
 
 def unknown_facility(code: str, field: str) -> Invalid:
@@ -49,7 +55,7 @@ def unknown_facility(code: str, field: str) -> Invalid:
 
 
 def get_facility(session: Session, code: str) -> FacilityRead:
-    query = select(Facility, Organization).join(Organization).where(Facility.code == code)
+    query = select(Facility, Organization).join(Organization).where(is_facility(code))
     row = session.exec(query).first() if is_code(code) else None
     if row is None:
         raise NotFound(f"No facility has the code {code!r}.")
@@ -60,7 +66,7 @@ def create_facility(session: Session, body: FacilityCreate, actor: Principal = O
     org = referenced_organization(session, body.organization)
     actor.require_own(org.pk or 0, "register facilities")
     if find_facility(session, body.code) is not None:
-        raise Conflict(f"A facility with the code {body.code!r} already exists.")
+        raise Conflict(f"A facility with the code {body.code!r} already exists (codes ignore case).")
     facility = Facility(
         code=body.code, name=body.name, organization_pk=org.pk or 0, country=body.country, created_at=utcnow()
     )
@@ -85,7 +91,7 @@ def list_facilities(
     if after is not None:
         query = query.where(Facility.code > after)
     if organization is not None:
-        query = query.where(Organization.code == organization)
+        query = query.where(is_organization(organization))
     if country is not None:
         query = query.where(Facility.country == country)
     if stage is not None:

@@ -25,7 +25,7 @@ from service.numbers import format_decimal, format_percent
 from service.questions import Answer, worst
 from service.rules import Rule, RuleVersion, get_rule, list_rules
 from service.schemas import ComplianceRead, JudgedLot, ReasonRead, RuleResult, is_code, is_id
-from service.skus import no_sku
+from service.skus import SKU_CALLED, no_sku
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ _SKU_AND_CATALOG = sa.select(
     col(Sku.revision),
     sa.select(sa.func.max(col(Price.pk))).scalar_subquery(),
     sa.select(sa.func.max(col(CustomRule.pk))).scalar_subquery(),
-).where(col(Sku.sku) == sa.bindparam("sku"))
+).where(SKU_CALLED)
 _SKU_AND_CATALOG_AS_OF = _SKU_AND_CATALOG.where(col(Sku.created_at) <= knowledge.as_of_param())
 
 

@@ -13,11 +13,14 @@ from sqlmodel import Session, col
 
 from service import origin as engine
 from service.errors import NotFound
+from service.facilities import is_facility
 from service.models import Event, Facility, Lot, Organization, Sku
 from service.numbers import format_decimal, format_kg, format_kg_over, format_share
+from service.organizations import is_organization
 from service.pagination import decode_cursor, paginate
 from service.schemas import ElementOrigin, LotRead, OriginRead, Page, RouteShare, is_id
 from service.schemas.lots import ValueRead
+from service.skus import is_sku
 
 
 def encode_composition(composition: Mapping[str, Fraction]) -> dict[str, str]:
@@ -240,13 +243,13 @@ def list_lots(
     if after is not None:
         query = query.where(col(Lot.pk) > after)
     if organization is not None:
-        query = query.where(Organization.code == organization)
+        query = query.where(is_organization(organization))
     if facility is not None:
-        query = query.where(Facility.code == facility)
+        query = query.where(is_facility(facility))
     if sku is not None:
-        query = query.where(Sku.sku == sku)
+        query = query.where(is_sku(sku))
     if code is not None:
-        query = query.where(Lot.code == code)
+        query = query.where(sa.func.lower(col(Lot.code)) == code.lower())
     if material is not None:
         query = query.where(Lot.material == material)
     views, next_cursor = paginate(lot_views(session, query), limit, lambda v: v.lot.pk or 0)

@@ -19,8 +19,18 @@ def _timestamp(**kwargs: Any) -> Any:
     return Field(sa_column=sa.Column(UTCDateTime(), nullable=False, **kwargs))
 
 
+def _unique_ignoring_case(table: str, code: str, *within: str) -> sa.Index:
+    """Codes are unique without regard to case (``within`` an organization, for lots) and looked up by ``lower``.
+
+    ``lower(code)`` leads, so a lookup by code alone uses the index. Codes are ASCII (``CODE_PATTERN``),
+    where SQLite's and PostgreSQL's ``lower`` agree.
+    """
+    return sa.Index(f"uq_{table}_{code}_lower", sa.func.lower(sa.column(code)), *within, unique=True)
+
+
 class Organization(SQLModel, table=True):
     __tablename__ = "organization"
+    __table_args__ = (_unique_ignoring_case("organization", "code"),)
 
     pk: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
@@ -31,6 +41,7 @@ class Organization(SQLModel, table=True):
 
 class Facility(SQLModel, table=True):
     __tablename__ = "facility"
+    __table_args__ = (_unique_ignoring_case("facility", "code"),)
 
     pk: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
@@ -49,6 +60,8 @@ class FacilityStage(SQLModel, table=True):
 
 class Sku(SQLModel, table=True):
     __tablename__ = "sku"
+    # A GTIN names one trade item: one SKU at most (a unique index: many SKUs have none).
+    __table_args__ = (_unique_ignoring_case("sku", "sku"), sa.Index("uq_sku_gtin", "gtin", unique=True))
 
     pk: int | None = Field(default=None, primary_key=True)
     sku: str = Field(max_length=64, unique=True)
@@ -93,6 +106,7 @@ class Lot(SQLModel, table=True):
     __tablename__ = "lot"
     __table_args__ = (
         sa.UniqueConstraint("organization_pk", "code"),
+        _unique_ignoring_case("lot", "code", "organization_pk"),
         sa.CheckConstraint("CAST(remaining AS TEXT) NOT LIKE '-%'", name="remaining_not_negative"),
     )
 
@@ -240,3 +254,4 @@ class Attestation(SQLModel, table=True):
     kid: str = Field(max_length=64, foreign_key="signing_key.kid")
     issued_at: datetime = _timestamp()
     jws: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+

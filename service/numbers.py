@@ -35,10 +35,11 @@ def parse_decimal(value: object) -> Decimal:
             raise ValueError("must be a finite decimal number")
         text = format(value, "f")
     elif isinstance(value, str):
-        text = value.strip()
+        # As written, never trimmed: " 5 " may be read as 5 by us and as something else by a gateway.
+        text = value
     else:
         raise ValueError("must be a decimal number written as a string or a JSON number")
-    if not _DECIMAL_RE.match(text):
+    if not _DECIMAL_RE.fullmatch(text):  # match() would let a final newline through ("$" matches before it)
         raise ValueError('must be a plain decimal such as "12.5" (no exponent, no NaN)')
     integer, _, fraction = text.lstrip("-").partition(".")
     if len(fraction.rstrip("0")) > MAX_SCALE:

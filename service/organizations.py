@@ -1,6 +1,7 @@
 """Organizations: the companies that hold facilities, lots and SKUs."""
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from service.db import utcnow
 from service.errors import Conflict, NotFound, invalid
@@ -13,10 +14,15 @@ def to_read(org: Organization) -> OrganizationRead:
     return OrganizationRead(code=org.code, name=org.name, country=org.country, created_at=org.created_at)
 
 
+def is_organization(code: str) -> sa.ColumnElement[bool]:
+    """The organization with this code, in any case (through the index on ``lower(code)``)."""
+    return sa.func.lower(col(Organization.code)) == code.lower()
+
+
 def find_organization(session: Session, code: str) -> Organization | None:
     if not is_code(code):
         return None
-    return session.exec(select(Organization).where(Organization.code == code)).first()
+    return session.exec(select(Organization).where(is_organization(code))).first()
 
 
 def get_organization(session: Session, code: str) -> Organization:
@@ -36,7 +42,7 @@ def referenced_organization(session: Session, code: str, field: str = "organizat
 
 def create_organization(session: Session, body: OrganizationCreate) -> OrganizationRead:
     if find_organization(session, body.code) is not None:
-        raise Conflict(f"An organization with the code {body.code!r} already exists.")
+        raise Conflict(f"An organization with the code {body.code!r} already exists (codes ignore case).")
     org = Organization(code=body.code, name=body.name, country=body.country, created_at=utcnow())
     session.add(org)
     session.flush()

@@ -21,14 +21,23 @@ def _read(sku: Sku, org: Organization) -> SkuRead:
     return SkuRead(sku=sku.sku, name=sku.name, organization=org.code, gtin=sku.gtin, created_at=sku.created_at)
 
 
+def is_sku(code: str) -> sa.ColumnElement[bool]:
+    """The SKU with this code, in any case (through the index on ``lower(sku)``)."""
+    return sa.func.lower(col(Sku.sku)) == code.lower()
+
+
+# The SKU called ``:sku`` in any case, through the index on ``lower(sku)``: for statements built once.
+SKU_CALLED = sa.func.lower(col(Sku.sku)) == sa.func.lower(sa.bindparam("sku", type_=sa.String()))
+
+
 def find_sku(session: Session, code: str) -> Sku | None:
     if not is_code(code):
         return None
-    return session.exec(select(Sku).where(Sku.sku == code)).first()
+    return session.exec(select(Sku).where(is_sku(code))).first()
 
 
 # Every SKU answer starts here: built once, two columns, no ORM row.
-_PK_AND_REVISION = sa.select(col(Sku.pk), col(Sku.revision)).where(col(Sku.sku) == sa.bindparam("sku"))
+_PK_AND_REVISION = sa.select(col(Sku.pk), col(Sku.revision)).where(SKU_CALLED)
 _PK_AND_REVISION_AS_OF = _PK_AND_REVISION.where(col(Sku.created_at) <= knowledge.as_of_param())
 
 
@@ -48,7 +57,7 @@ def no_sku(code: str, as_of: datetime | None = None) -> NotFound:
 
 
 def get_sku(session: Session, code: str) -> SkuRead:
-    query = select(Sku, Organization).join(Organization).where(Sku.sku == code)
+    query = select(Sku, Organization).join(Organization).where(is_sku(code))
     row = session.exec(query).first() if is_code(code) else None
     if row is None:
         raise no_sku(code)
@@ -59,7 +68,9 @@ def create_sku(session: Session, body: SkuCreate, actor: Principal = OPERATOR) -
     org = referenced_organization(session, body.organization)
     actor.require_own(org.pk or 0, "register SKUs")
     if find_sku(session, body.sku) is not None:
-        raise Conflict(f"A SKU called {body.sku!r} already exists.")
+        raise Conflict(f"A SKU called {body.sku!r} already exists (codes ignore case).")
+    if body.gtin is not None and session.exec(select(Sku.pk).where(Sku.gtin == body.gtin)).first() is not None:
+        raise Conflict(f"The GTIN {body.gtin} already belongs to another SKU: a GTIN names one SKU.")
     sku = Sku(sku=body.sku, name=body.name, organization_pk=org.pk or 0, gtin=body.gtin, created_at=utcnow())
     session.add(sku)
     session.flush()

@@ -1,17 +1,22 @@
 """The contract as readable pages for auditors, linked from Swagger UI: offline, no API key, not in the schema."""
 
+import base64
 import functools
+import hashlib
 import html
 import posixpath
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, Response
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
 from service.contract import CONTRACT_VERSION, DOCUMENTS, DOCUMENTS_BY_NAME, NOT_IMPLEMENTED, Document
@@ -24,6 +29,16 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
 }
+# Swagger UI and ReDoc run their bundled scripts (from /static-offline-docs) and one inline script each,
+# allowed by its hash; their styles are partly inline, Swagger UI's icons are data: URLs, ReDoc works in a
+# blob: worker, and "Try it out" and the OpenAPI document are fetched from this origin.
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 STYLE = """
 body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
        max-width: 54rem; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
@@ -143,5 +158,53 @@ def contract_document(name: str) -> Response:
     if document is None:
         raise NotFound(f"The contract has no document {name!r}; its documents are listed at /contract/.")
     if not document.is_markdown:
-        return Response(_read(document), media_type="application/json")
+        return Response(_read(document), media_type="application/json", headers=SECURITY_HEADERS)
     return HTMLResponse(_rendered(name), headers=SECURITY_HEADERS)
+
+
+def _script_hashes(page: bytes) -> str:
+    digests = (hashlib.sha256(script).digest() for script in _INLINE_SCRIPT.findall(page))
+    return "".join(f" 'sha256-{base64.b64encode(digest).decode()}'" for digest in digests)
+
+
+def _with_headers(app: ASGIApp, headers: dict[str, str] | None) -> ASGIApp:
+    """``app`` answering with ``headers`` too; with none, the docs' policy, hashing the page's inline scripts.
+
+    The inline scripts name the OpenAPI URL under the request's root path, so they are hashed per answer.
+    """
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        start: Message | None = None
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                if headers is None:
+                    return  # held until the page is known
+                extra = headers
+            elif message["type"] == "http.response.body" and headers is None and start is not None:
+                extra = {"Content-Security-Policy": DOCS_POLICY.format(hashes=_script_hashes(message.get("body", b"")))}
+                extra["X-Content-Type-Options"] = "nosniff"
+            else:
+                await send(message)
+                return
+            assert start is not None
+            raw = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+            await send({**start, "headers": [*start.get("headers", []), *raw]})
+            if message is not start:
+                await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return answer
+
+
+def secure_docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc under a content security policy; their bundled files are not sniffed either."""
+    routes: list[BaseRoute] = app.router.routes
+    for route in routes:
+        if isinstance(route, Route) and route.path in DOCS_PATHS:
+            route.app = _with_headers(route.app, None)
+        elif isinstance(route, Mount) and route.path == "/static-offline-docs":
+            route.app = _with_headers(route.app, {"X-Content-Type-Options": "nosniff"})

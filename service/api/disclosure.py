@@ -172,7 +172,8 @@ async def disclose_sku(
     headers = {"Vary": "Accept"}
     if media == CSV:
         headers["Content-Disposition"] = f'attachment; filename="{sku}-disclosure.csv"'
-        return Response(report.disclosure_csv(found), media_type="text/csv; charset=utf-8", headers=headers)
+        csv = report.disclosure_csv(found)
+        return Response(csv, media_type="text/csv; charset=utf-8", headers=headers | SECURITY_HEADERS)
     if media == HTML:
         page = report.disclosure_page(found, utcnow(), found.attestation)
         return HTMLResponse(page, headers=headers | SECURITY_HEADERS)

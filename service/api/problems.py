@@ -27,6 +27,7 @@ from service.errors import (
     PayloadTooLarge,
     Unauthorized,
     Unavailable,
+    invalid,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -131,16 +132,74 @@ def _constant_as_decimal(name: str) -> Decimal:
     return Decimal(name)
 
 
+class _RepeatedKeys(dict[str, Any]):
+    """A JSON object that named ``key`` more than once (the last value kept, as ``json`` does)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                self.key = key
+                break
+            seen.add(key)
+
+
+def _repeated_key_at(document: Any) -> str:
+    """Where the first object with a repeated key is, as a field (``outputs.0.quantity``)."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _RepeatedKeys):
+            return ".".join((*path, node.key))
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        stack.extend(((*path, str(name)), child) for name, child in reversed(list(children)))
+    raise AssertionError("no repeated key")  # pragma: no cover (only called when the parser saw one)
+
+
+class _Refused(HTTPException):
+    """Carries a refusal through FastAPI's body parsing, which answers 400 to any other exception from ``json()``."""
+
+    def __init__(self, refusal: LodestoneError) -> None:
+        super().__init__(refusal.status, refusal.detail)
+        self.refusal = refusal
+
+
+def _load_exact(body: bytes) -> Any:
+    repeated = False
+
+    def pairs_to_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        found = dict(pairs)
+        if len(found) == len(pairs):
+            return found
+        repeated = True
+        return _RepeatedKeys(pairs)
+
+    document = json.loads(
+        body, parse_float=Decimal, parse_constant=_constant_as_decimal, object_pairs_hook=pairs_to_object
+    )
+    if repeated:  # looked for only then: the walk costs as much as the parse
+        place = _repeated_key_at(document)
+        raise _Refused(invalid(place, "is given more than once; name each key once per object"))
+    return document
+
+
 class ExactJSONRequest(Request):
-    """JSON numbers parsed as ``Decimal``, never as binary floats."""
+    """JSON numbers parsed as ``Decimal``, never as binary floats; an object naming a key twice is refused.
+
+    ``json`` keeps the last of repeated keys while another reader (a gateway, a log) may keep the
+    first: the two would act on different requests. So a repeated key, at any depth, is 422.
+    """
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                self._json = json.loads(body, parse_float=Decimal, parse_constant=_constant_as_decimal)
+                document = _load_exact(body)
             except (ValueError, RecursionError):
                 raise HTTPException(400, "The body is not readable JSON.") from None
+            self._json = document
         return self._json
 
 
@@ -149,7 +208,10 @@ class ExactJSONRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def exact_handler(request: Request) -> Any:
-            return await handler(ExactJSONRequest(request.scope, request.receive))
+            try:
+                return await handler(ExactJSONRequest(request.scope, request.receive))
+            except _Refused as refused:
+                raise refused.refusal from None
 
         return exact_handler
 

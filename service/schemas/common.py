@@ -1,6 +1,7 @@
 """Shared pieces of the API contract: codes, countries, decimals, timestamps, pages and problems."""
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
@@ -25,8 +26,11 @@ from service.origin import MATERIALS, NONE, RECYCLED, STAGES, UNKNOWN
 CODE_PATTERN = r"^[A-Za-z0-9\-_.:]{1,64}$"
 ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters (a NUL cannot be stored)
+# RFC 3339 section 5.6 date-time, with seconds and an offset. The upper-case "T" and "Z" only: the
+# lower-case letters and the space that section 5.6's note allows are refused, so a timestamp has one spelling.
+TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=TEXT_PATTERN)]
 LotId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Stage = Literal["mining", "refining", "metal_making", "magnet_making", "manufacturing"]
 Material = Literal["ore", "concentrate", "intermediate", "oxide", "metal", "alloy", "magnet", "component", "product"]
@@ -71,8 +75,22 @@ def check_gtin(value: str) -> str:
 
 
 def check_timestamp(value: object) -> object:
-    if not isinstance(value, str | datetime):
-        raise ValueError('must be an RFC 3339 timestamp string such as "2025-06-01T00:00:00Z"')
+    """An RFC 3339 string (or a ``datetime`` built in Python): never epoch seconds, a bare date, no offset."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _TIMESTAMP_RE.fullmatch(value)):
+        return value
+    raise ValueError('must be an RFC 3339 timestamp such as "2025-06-01T00:00:00Z" (seconds and an offset included)')
+
+
+def check_visible(value: str) -> str:
+    """Names and titles are shown to people: no bidirectional overrides or isolates, no invisible characters.
+
+    Unicode's format characters (category Cf) include both: U+202A-U+202E and U+2066-U+2069 reorder what
+    follows (a name can display as something else), U+200B-U+200F, U+2060 and U+FEFF are invisible (two
+    names that look the same differ).
+    """
+    for char in value:
+        if unicodedata.category(char) == "Cf":
+            raise ValueError(f"must not contain invisible or bidirectional format characters such as U+{ord(char):04X}")
     return value
 
 
@@ -83,6 +101,11 @@ def to_utc(value: datetime) -> datetime:
         raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
 
 
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=TEXT_PATTERN),
+    AfterValidator(check_visible),
+]
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(check_country)]
 RouteValue = Annotated[str, AfterValidator(check_route_value)]
 Currency = Annotated[str, AfterValidator(check_currency), Field(examples=["USD"])]
