@@ -23,6 +23,7 @@ from service.api import (
     health,
     jwks,
     lots,
+    partners,
     prices,
     rules,
 )
@@ -149,6 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog.router,
         catalog.facility_router,
         catalog.sku_router,
+        partners.maker_router,
+        partners.supplier_router,
         events.router,
         lots.router,
         answers.router,

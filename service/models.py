@@ -255,3 +255,30 @@ class Attestation(SQLModel, table=True):
     issued_at: datetime = _timestamp()
     jws: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
 
+
+class SkuMaker(SQLModel, table=True):
+    """An organization the SKU's owner lets make production lots of the SKU (ORIGIN.md), besides itself."""
+
+    __tablename__ = "sku_maker"
+
+    sku_pk: int = Field(foreign_key="sku.pk", primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.pk", primary_key=True)
+    created_at: datetime = _timestamp()
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.sku_pk, self.organization_pk
+
+
+class Supplier(SQLModel, table=True):
+    """An organization whose transfers the receiving organization accepts into its facilities."""
+
+    __tablename__ = "supplier"
+
+    organization_pk: int = Field(foreign_key="organization.pk", primary_key=True)
+    supplier_pk: int = Field(foreign_key="organization.pk", primary_key=True)
+    created_at: datetime = _timestamp()
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.organization_pk, self.supplier_pk

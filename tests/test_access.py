@@ -63,6 +63,25 @@ def fresh_void_path(world: World, facility: str) -> str:
     return f"/v1/events/{post_ok(world.client, '/v1/events', extraction(facility))['id']}/void"
 
 
+def fresh_organization(world: World) -> str:
+    """A new organization, so every role's attempt to list it meets one not listed yet."""
+    code = unique("PARTNER")
+    post_ok(world.client, "/v1/organizations", {"code": code, "name": code, "country": "DE"})
+    return code
+
+
+def listed_maker(world: World) -> str:
+    code = fresh_organization(world)
+    post_ok(world.client, "/v1/skus/OWN-SKU/makers", {"organization": code})
+    return code
+
+
+def listed_supplier(world: World) -> str:
+    code = fresh_organization(world)
+    post_ok(world.client, "/v1/organizations/OWN/suppliers", {"organization": code})
+    return code
+
+
 def fresh_date() -> str:
     """A date no price of the matrix has yet, so every role's attempt meets no duplicate."""
     return (date(2000, 1, 1) + timedelta(days=next(counter))).isoformat()
@@ -135,6 +154,22 @@ MATRIX = [
     Cell("attest another's SKU", "POST", lambda w: "/v1/attestations", AUDIT, 201,
          lambda w: {"subject": {"kind": "sku", "sku": "OTHER-SKU"}}),
     Cell("list attestations", "GET", lambda w: "/v1/attestations", EVERYONE),
+    Cell("list own SKU's makers", "GET", lambda w: "/v1/skus/OWN-SKU/makers", EVERYONE),
+    Cell("list another's SKU's makers", "GET", lambda w: "/v1/skus/OTHER-SKU/makers", AUDIT),
+    Cell("add own SKU's maker", "POST", lambda w: "/v1/skus/OWN-SKU/makers", KEY_MANAGERS, 201,
+         lambda w: {"organization": fresh_organization(w)}),
+    Cell("add another's SKU's maker", "POST", lambda w: "/v1/skus/OTHER-SKU/makers", ADMIN, 201,
+         lambda w: {"organization": fresh_organization(w)}),
+    Cell("remove own SKU's maker", "DELETE", lambda w: "/v1/skus/OWN-SKU/makers/" + listed_maker(w), KEY_MANAGERS,
+         204),
+    Cell("list own suppliers", "GET", lambda w: "/v1/organizations/OWN/suppliers", EVERYONE),
+    Cell("list another's suppliers", "GET", lambda w: "/v1/organizations/OTHER/suppliers", AUDIT),
+    Cell("add own supplier", "POST", lambda w: "/v1/organizations/OWN/suppliers", KEY_MANAGERS, 201,
+         lambda w: {"organization": fresh_organization(w)}),
+    Cell("add another's supplier", "POST", lambda w: "/v1/organizations/OTHER/suppliers", ADMIN, 201,
+         lambda w: {"organization": fresh_organization(w)}),
+    Cell("remove own supplier", "DELETE", lambda w: "/v1/organizations/OWN/suppliers/" + listed_supplier(w),
+         KEY_MANAGERS, 204),
     Cell("get attestation", "GET", lambda w: "/v1/attestations/" + post_ok(
         w.client, "/v1/attestations", {"subject": {"kind": "sku", "sku": "OWN-SKU"}})["id"], EVERYONE),
     Cell("list rules", "GET", lambda w: "/v1/rules", EVERYONE),
@@ -173,7 +208,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else dict(cell.refused).get(role, 403)
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 240
+    assert cells == len(MATRIX) * len(ROLES) == 290
     print(f"role matrix: {cells} cells asserted")
 
 

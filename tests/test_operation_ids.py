@@ -57,6 +57,12 @@ DOCUMENTED = {
     ("GET", "/v1/skus/{sku}/disclosure"): "disclose_sku",
     ("GET", "/v1/skus/{sku}/flows"): "sku_flows",
     ("GET", "/v1/skus/{sku}/report"): "sku_report",
+    ("GET", "/v1/skus/{sku}/makers"): "list_makers",
+    ("POST", "/v1/skus/{sku}/makers"): "add_maker",
+    ("DELETE", "/v1/skus/{sku}/makers/{organization}"): "remove_maker",
+    ("GET", "/v1/organizations/{code}/suppliers"): "list_suppliers",
+    ("POST", "/v1/organizations/{code}/suppliers"): "add_supplier",
+    ("DELETE", "/v1/organizations/{code}/suppliers/{organization}"): "remove_supplier",
 }
 
 

@@ -10,6 +10,7 @@ from fractions import Fraction
 from sqlmodel import Session, col, select
 
 from service import origin as engine
+from service.access import OPERATOR, Principal
 from service.errors import Conflict, invalid
 from service.events.lookups import Lookups
 from service.lots import LotRow, Value
@@ -200,13 +201,15 @@ def lock_lots(session: Session, pks: list[int]) -> None:
 # 2. References --------------------------------------------------------------------------------
 
 
-def _resolve_inputs(lookups: Lookups, body: EventCreate, facility: Facility) -> list[PlannedInput]:
-    """The input lots, already locked and read by ``lookups``."""
+def _resolve_inputs(lookups: Lookups, body: EventCreate, facility: Facility, actor: Principal) -> list[PlannedInput]:
+    """The input lots, already locked and read by ``lookups``; another organization's are as if they did not exist."""
     planned: list[PlannedInput] = []
     seen: set[str] = set()
     for index, item in enumerate(body.inputs):
         where = f"inputs.{index}"
         lot = lookups.input_lot(item)
+        if lot is not None and actor.role != "admin" and lot.organization_pk != actor.organization_pk:
+            lot = None  # a refusal must not confirm that another organization holds such a lot
         if lot is None:
             name = item.lot if item.lot is not None else f"{item.lot_code} of {item.organization}"
             raise invalid(f"{where}.lot", f"no lot {name}")
@@ -240,10 +243,12 @@ def fill_transfer(out: PlannedOutput, source: PlannedInput, sku: Sku | None) -> 
 
 
 def resolve_references(
-    lookups: Lookups, body: EventCreate, outputs: list[PlannedOutput]
+    lookups: Lookups, body: EventCreate, outputs: list[PlannedOutput], actor: Principal = OPERATOR
 ) -> tuple[Facility, list[PlannedInput]]:
+    """The facility (the actor's to write at, checked first), inputs, SKUs and receiving facilities named."""
     facility = lookups.facility(body.facility, "facility")
-    inputs = _resolve_inputs(lookups, body, facility)
+    actor.require_own(facility.organization_pk, "record events at facilities")
+    inputs = _resolve_inputs(lookups, body, facility, actor)
     for out, given in zip(outputs, body.outputs, strict=True):
         if given.sku is not None:
             out.sku = lookups.skus.get(given.sku)

@@ -7,10 +7,12 @@ from fractions import Fraction
 from sqlmodel import Session, col, select
 
 from service import origin as engine
-from service.access import OPERATOR, Principal
+from service import partners
+from service.access import OPERATOR, WRITE_OWN, Principal
 from service.db import utcnow
-from service.errors import Conflict, LodestoneError, NotFound
+from service.errors import Conflict, Forbidden, LodestoneError, NotFound
 from service.events.checks import (
+    PlannedOutput,
     check_conflicts,
     check_shape,
     check_stage_and_material,
@@ -63,12 +65,32 @@ def _record_all(
     return recorded
 
 
+def _check_partners(lookups: Lookups, facility: Facility, outputs: list[PlannedOutput], is_production: bool) -> None:
+    """A production lot names only a SKU its organization owns or makes; a transfer goes only to who accepts it."""
+    recorder = facility.organization_pk
+    named = [
+        out.sku for out in outputs if is_production and out.sku is not None and out.sku.organization_pk != recorder
+    ]
+    if named:
+        makers = partners.makers_of(lookups.session, sorted({sku.pk or 0 for sku in named}))
+        for sku in named:
+            if (sku.pk, recorder) not in makers:
+                raise Forbidden(
+                    f"SKU {sku.sku} is another organization's, and its owner does not list yours among its makers."
+                )
+    receivers = {out.facility.organization_pk for out in outputs if out.facility is not None} - {recorder}
+    if receivers:
+        accepted = partners.suppliers_of(lookups.session, sorted(receivers))
+        if any((receiver, recorder) not in accepted for receiver in receivers):
+            raise Forbidden("The receiving organization does not list yours among its suppliers.")
+
+
 def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Fraction, actor: Principal) -> EventRead:
     outputs = check_shape(body)
-    facility, inputs = resolve_references(lookups, body, outputs)
-    actor.require_own(facility.organization_pk, "record events at facilities")
-    for item in inputs:
-        actor.require_own(item.lot.organization_pk, "consume lots")
+    # Authorization first: a write at another organization's facility learns nothing of its lots.
+    facility, inputs = resolve_references(lookups, body, outputs, actor)
+    if actor.role != "admin":
+        _check_partners(lookups, facility, outputs, engine.makes_production_lots(body.type, body.stage))
     check_stage_and_material(body, facility, outputs, lookups.stages.get(facility.pk or 0, set()))
     check_conflicts(lookups, inputs, outputs)
     compute_outputs(body, facility.country, inputs, outputs, tolerance)
@@ -168,10 +190,18 @@ def _get_event_row(session: Session, event_id: str, *, for_update: bool = False)
 def void_event(session: Session, event_id: str, actor: Principal = OPERATOR) -> EventRead:
     """Void an event whose outputs nobody consumed: outputs voided, inputs get their quantities back."""
     event = _get_event_row(session, event_id, for_update=True)
-    actor.require_own(session.get_one(Facility, event.facility_pk).organization_pk, "void events at facilities")
+    outputs = list(session.exec(select(Lot).where(Lot.event_pk == event.pk)))
+    # The sender voids its events; a receiver may refuse a delivery to it (while nobody has consumed it).
+    refused = (
+        event.type == "transfer"
+        and actor.role in WRITE_OWN
+        and bool(outputs)
+        and all(lot.organization_pk == actor.organization_pk for lot in outputs)
+    )
+    if not refused:
+        actor.require_own(session.get_one(Facility, event.facility_pk).organization_pk, "void events at facilities")
     if event.status == "voided":
         raise Conflict("This event is already voided.")
-    outputs = list(session.exec(select(Lot).where(Lot.event_pk == event.pk)))
     input_rows = list(session.exec(select(EventInput).where(EventInput.event_pk == event.pk)))
     lock_lots(session, sorted({lot.pk or 0 for lot in outputs} | {row.lot_pk for row in input_rows}))
     consumer = session.exec(
