@@ -59,7 +59,7 @@ def _of(body: AttestationCreate) -> str:
 def _owner(session: Session, body: AttestationCreate) -> int | None:
     """The organization that owns the subject (None if there is no such subject: the answer will say 404)."""
     if body.subject.kind == "sku":
-        query = sa.select(col(Sku.organization_pk)).where(col(Sku.sku) == body.subject.sku)
+        query = sa.select(col(Sku.organization_pk)).where(sa.func.lower(col(Sku.sku)) == body.subject.sku.lower())
     else:
         query = sa.select(col(Lot.organization_pk)).where(col(Lot.id) == body.subject.id)
     return session.execute(query).scalar_one_or_none()
@@ -225,7 +225,8 @@ def list_attestations(
     if after is not None:
         query = query.where(col(Attestation.pk) > after)
     if sku is not None:
-        query = query.where(Attestation.sku == sku) if is_code(sku) else query.where(sa.false())
+        matches = sa.func.lower(col(Attestation.sku)) == sku.lower()
+        query = query.where(matches) if is_code(sku) else query.where(sa.false())
     if lot is not None:
         query = query.where(Attestation.lot == lot) if is_id(lot) else query.where(sa.false())
     rows, next_cursor = paginate(list(session.exec(query)), limit, key=lambda row: row.pk or 0)

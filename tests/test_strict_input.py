@@ -251,3 +251,26 @@ def test_disclosure_pages_and_csv_are_not_sniffed(client: TestClient) -> None:
         assert "default-src 'none'" in response.headers["content-security-policy"]
     report = client.get("/v1/skus/WIDGET/report", headers={"Accept": "text/html"})
     assert report.headers["x-content-type-options"] == "nosniff"
+
+
+def test_events_name_facilities_skus_organizations_and_lots_in_any_case(client: TestClient) -> None:
+    """Codes are found without regard to case in events too, and a lot code taken in one case is taken in all."""
+    post_ok(client, "/v1/organizations", {"code": "ACME", "name": "Acme", "country": "US"})
+    post_ok(client, "/v1/facilities", {"code": "MINE", "name": "Mine", "organization": "ACME", "country": "AU",
+                                       "stages": ["mining", "manufacturing"]})  # fmt: skip
+    post_ok(client, "/v1/skus", {"sku": "WIDGET", "name": "Widget", "organization": "ACME"})
+    ore = {"code": "Ore-1", "material": "ore", "quantity": "10", "unit": "kg", "composition": {"Nd": "1"}}
+    post_ok(client, "/v1/events", {"type": "extraction", "facility": "mine", "occurred_at": "2025-06-01T00:00:00Z",
+                                   "outputs": [ore]})  # fmt: skip
+    made = {"type": "processing", "facility": "Mine", "stage": "manufacturing", "occurred_at": "2025-06-02T00:00:00Z",
+            "inputs": [{"lot_code": "ORE-1", "organization": "acme", "quantity": "10"}],
+            "outputs": [{"code": "P-1", "material": "product", "quantity": "1", "unit": "pcs",
+                         "sku": "widget"}]}  # fmt: skip
+    recorded = post_ok(client, "/v1/events", made)
+    assert recorded["outputs"][0]["code"] == "P-1"
+    assert client.get("/v1/skus/WIDGET/origin").json()["lots_count"] == 1
+    again = {"type": "extraction", "facility": "MINE", "occurred_at": "2025-06-01T00:00:00Z",
+             "outputs": [ore | {"code": "ore-1"}]}  # fmt: skip
+    taken = client.post("/v1/events", json=again)
+    assert taken.status_code == 409
+    assert "already used" in taken.json()["detail"]

@@ -251,7 +251,7 @@ def resolve_references(
     inputs = _resolve_inputs(lookups, body, facility, actor)
     for out, given in zip(outputs, body.outputs, strict=True):
         if given.sku is not None:
-            out.sku = lookups.skus.get(given.sku)
+            out.sku = lookups.sku(given.sku)
             if out.sku is None:
                 raise invalid(f"{out.where}.sku", f"no SKU is called {given.sku!r}")
         out.facility = facility

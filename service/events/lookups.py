@@ -46,6 +46,15 @@ def _rows(session: Session, query: Any, column: Any, values: Iterable[Any]) -> I
         yield from session.execute(query.where(column.in_(chunk)))
 
 
+def _lower(column: Any) -> Any:
+    return sa.func.lower(column, type_=sa.String())
+
+
+def _lowered(codes: Iterable[str]) -> set[str]:
+    """The well-formed codes among ``codes``, lower-cased: how they are matched."""
+    return {code.lower() for code in codes if is_code(code)}
+
+
 class Lookups:
     """Facilities, SKUs, organizations and lots named by a batch of events, and the lots it made so far."""
 
@@ -53,9 +62,10 @@ class Lookups:
         self.session = session
         facility_codes = {body.facility for body in bodies}
         facility_codes |= {out.facility for body in bodies for out in body.outputs if out.facility is not None}
+        # Codes are unique and found without regard to case (ASCII only, so Python's lower() is SQL's).
         self.facilities: dict[str, Facility] = {
-            row.code: row
-            for (row,) in _rows(session, select(Facility), col(Facility.code), filter(is_code, facility_codes))
+            row.code.lower(): row
+            for (row,) in _rows(session, select(Facility), _lower(col(Facility.code)), _lowered(facility_codes))
         }
         self.stages = {
             pk: set(values)
@@ -63,12 +73,13 @@ class Lookups:
         }
         sku_codes = {out.sku for body in bodies for out in body.outputs if out.sku is not None}
         self.skus: dict[str, Sku] = {
-            row.sku: row for (row,) in _rows(session, select(Sku), col(Sku.sku), filter(is_code, sku_codes))
+            row.sku.lower(): row for (row,) in _rows(session, select(Sku), _lower(col(Sku.sku)), _lowered(sku_codes))
         }
         inputs = [item for body in bodies for item in body.inputs]
         self.organization_pks: dict[str, int] = {}
         self.organization_codes: dict[int, str] = {}
-        self._load_organizations(ORGANIZATION.c.code, {i.organization for i in inputs if i.organization is not None})
+        named = {i.organization for i in inputs if i.organization is not None}
+        self._load_organizations(_lower(ORGANIZATION.c.code), _lowered(named))
         self.lots_by_id: dict[str, LotRow] = {}
         self.lots_by_code: dict[tuple[int, str], LotRow] = {}
         self._lock_inputs(inputs)
@@ -85,7 +96,7 @@ class Lookups:
     def _load_organizations(self, column: Any, values: Iterable[Any]) -> None:
         query = sa.select(ORGANIZATION.c.pk, ORGANIZATION.c.code)
         for pk, code in _rows(self.session, query, column, values):
-            self.organization_pks[code] = pk
+            self.organization_pks[code.lower()] = pk
             self.organization_codes[pk] = code
 
     def _lock_inputs(self, inputs: list[InputCreate]) -> None:
@@ -93,13 +104,13 @@ class Lookups:
         by_id = {item.lot for item in inputs if item.lot is not None}
         by_code: set[tuple[str, int]] = set()
         for item in inputs:
-            organization_pk = self.organization_pks.get(item.organization or "")
+            organization_pk = self.organization_pks.get((item.organization or "").lower())
             if item.lot_code is not None and organization_pk is not None:
-                by_code.add((item.lot_code, organization_pk))
+                by_code.add((item.lot_code.lower(), organization_pk))
         light = sa.select(LOT.c.pk, LOT.c.code, LOT.c.organization_pk)
         pks = {pk for pk, _code, _org in _rows(self.session, light, LOT.c.id, by_id)}
-        for pk, code, organization_pk in _rows(self.session, light, LOT.c.code, (code for code, _ in by_code)):
-            if (code, organization_pk) in by_code:
+        for pk, code, organization_pk in _rows(self.session, light, _lower(LOT.c.code), (c for c, _ in by_code)):
+            if (code.lower(), organization_pk) in by_code:
                 pks.add(pk)
         locked = sa.select(*(LOT.c[name] for name in LOT_ROW_FIELDS)).order_by(LOT.c.pk).with_for_update()
         for row in _rows(self.session, locked, LOT.c.pk, sorted(pks)):
@@ -113,20 +124,20 @@ class Lookups:
         wanted: set[tuple[int, str]] = set()
         for body in bodies:
             for out in body.outputs:
-                facility = self.facilities.get(out.facility or body.facility)
+                facility = self.facilities.get((out.facility or body.facility).lower())
                 if facility is not None:
-                    wanted.add((facility.organization_pk, out.code))
+                    wanted.add((facility.organization_pk, out.code.lower()))
         query = sa.select(LOT.c.organization_pk, LOT.c.code)
-        for organization_pk, code in _rows(self.session, query, LOT.c.code, (code for _, code in wanted)):
-            if (organization_pk, code) in wanted:
-                self.taken.add((organization_pk, code))
+        for organization_pk, code in _rows(self.session, query, _lower(LOT.c.code), (code for _, code in wanted)):
+            if (organization_pk, code.lower()) in wanted:
+                self.taken.add((organization_pk, code.lower()))
 
     def _remember(self, lot: LotRow) -> None:
         self.lots_by_id[lot.id] = lot
-        self.lots_by_code[lot.organization_pk, lot.code] = lot
+        self.lots_by_code[lot.organization_pk, lot.code.lower()] = lot
 
     def facility(self, code: str, field: str) -> Facility:
-        facility = self.facilities.get(code)
+        facility = self.facilities.get(code.lower())
         if facility is None:
             raise unknown_facility(code, field)
         return facility
@@ -134,15 +145,18 @@ class Lookups:
     def input_lot(self, item: InputCreate) -> LotRow | None:
         if item.lot is not None:
             return self.lots_by_id.get(item.lot)
-        organization_pk = self.organization_pks.get(item.organization or "")
+        organization_pk = self.organization_pks.get((item.organization or "").lower())
         if organization_pk is None:
             return None
-        return self.lots_by_code.get((organization_pk, item.lot_code or ""))
+        return self.lots_by_code.get((organization_pk, (item.lot_code or "").lower()))
+
+    def sku(self, code: str) -> Sku | None:
+        return self.skus.get(code.lower())
 
     def is_taken(self, organization_pk: int, code: str) -> bool:
-        return (organization_pk, code) in self.taken
+        return (organization_pk, code.lower()) in self.taken
 
     def made(self, lot: LotRow) -> None:
         """A lot this batch made: later events may consume it, and its code is taken."""
         self._remember(lot)
-        self.taken.add((lot.organization_pk, lot.code))
+        self.taken.add((lot.organization_pk, lot.code.lower()))
