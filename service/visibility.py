@@ -1,0 +1,31 @@
+"""Who may read what (issue 12): each organization sees its own material; admins and auditors see everything.
+
+An organization's keys see in full the lots it holds, the events at its own facilities and the
+transfers that delivered to it. Another organization's lot, event or trace node is as if it did
+not exist: 404 on a direct read (never 403, which would confirm it exists), absent from lists,
+and "no lot" when named as an input. Answers about a SKU stay readable by every key, but list
+another organization's lots without id or code.
+"""
+
+from service.access import READ_AUDIT, Principal
+
+
+def sees_everything(actor: Principal) -> bool:
+    """The operator's admin keys and auditors."""
+    return actor.role in READ_AUDIT
+
+
+def sees_lot(actor: Principal, holder_pk: int) -> bool:
+    """A lot is seen by the organization that holds it (and by those who see everything)."""
+    return sees_everything(actor) or actor.organization_pk == holder_pk
+
+
+def sees_holder(actor: Principal, holder_code: str) -> bool:
+    """``sees_lot`` for a lot known by its holder's code (as answers list them)."""
+    return sees_everything(actor) or actor.organization == holder_code
+
+
+def sees_event(actor: Principal, facility_holder_pk: int, delivered_to: set[int]) -> bool:
+    """An event is seen at its own facility's organization, and by the organizations a transfer delivered to."""
+    own = actor.organization_pk == facility_holder_pk or actor.organization_pk in delivered_to
+    return sees_everything(actor) or own
