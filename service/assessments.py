@@ -14,10 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from service import knowledge
+from service import knowledge, visibility
 from service import origin as engine
+from service.access import OPERATOR, Principal
 from service.answer_memo import AnswerMemo
 from service.db import UTCDateTime, utcnow
+from service.errors import NotFound
 from service.lots import get_lot_view, route_shares, stage_percents
 from service.models import Lot, Organization
 from service.numbers import format_kg, format_percent
@@ -89,9 +91,16 @@ def _assessment(
     )
 
 
-def assess_lot(session: Session, lot_id: str, question: Question, as_of: datetime | None = None) -> AssessmentRead:
-    """The lot's answer from its stored origin; as of a moment, only a lot recorded by then has one."""
+def assess_lot(
+    session: Session, lot_id: str, question: Question, as_of: datetime | None = None, actor: Principal = OPERATOR
+) -> AssessmentRead:
+    """The lot's answer from its stored origin; as of a moment, only a lot recorded by then has one.
+
+    A lot the actor may not see is not found, exactly like one that does not exist.
+    """
     view = get_lot_view(session, lot_id)
+    if not visibility.sees_lot(actor, view.lot.organization_pk):
+        raise NotFound(f"No lot has the id {lot_id!r}.")
     if as_of is not None and view.lot.recorded_at > as_of:
         raise knowledge.not_known(f"lot has the id {lot_id!r}", as_of)
     weighed = weigh([view.lot.origin], question)
@@ -193,6 +202,24 @@ def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo[Assessment
         return _assess_lots(asked.sku, asked.question, lots, asked.lots_limit, asked.as_of, windowed=windowed)
 
     return memo.get_or_compute(asked.key, compute) if memo is not None else compute()
+
+
+def as_seen_by(answer: AssessmentRead, actor: Principal) -> AssessmentRead:
+    """The answer as ``actor`` may read it: the lots it may not see listed without id or code.
+
+    Applied per request to the answer as remembered (which stays whole, shared by every caller): an
+    answer with nothing to hide is the same object, and only one with something to hide is copied.
+    """
+    lots = answer.lots
+    if not lots or visibility.sees_everything(actor):
+        return answer
+    if all(visibility.sees_holder(actor, lot.organization) for lot in lots):
+        return answer
+    shown = [
+        lot if visibility.sees_holder(actor, lot.organization) else lot.model_copy(update={"id": None, "code": None})
+        for lot in lots
+    ]
+    return answer.model_copy(update={"lots": shown})
 
 
 def _assess_lots(

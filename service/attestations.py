@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from service import assessments, audit, disclosure, judging, knowledge, signing
+from service import assessments, audit, disclosure, judging, knowledge, signing, visibility
 from service.access import READ_AUDIT, WRITE_OWN, Principal
 from service.audit import WriteContext
 from service.db import utcnow
@@ -66,43 +66,52 @@ def _owner(session: Session, body: AttestationCreate) -> int | None:
 
 
 def _require_may_attest(session: Session, actor: Principal, body: AttestationCreate) -> None:
-    """Admins and auditors attest anything; a manager or recorder only its own organization's SKUs and lots."""
+    """Admins and auditors attest anything; a manager or recorder only its own organization's SKUs and lots.
+
+    Another organization's lot is not refused (which would confirm it exists) but not found, by the answer.
+    """
     if actor.role in READ_AUDIT:
         return
     if actor.role not in WRITE_OWN:
         raise Forbidden(f"A {actor.role} key may not issue attestations.")
     owner = _owner(session, body)
-    if owner is not None and owner != actor.organization_pk:
+    if owner is not None and owner != actor.organization_pk and body.subject.kind == "sku":
         raise Forbidden(f"A {actor.role} of {actor.organization} may only attest its own organization's SKUs and lots.")
 
 
 def answer_body(
-    session: Session, body: AttestationCreate, of: str, question: Question | None, on: date, as_of: datetime
+    session: Session,
+    body: AttestationCreate,
+    of: str,
+    question: Question | None,
+    on: date,
+    as_of: datetime,
+    actor: Principal,
 ) -> dict[str, Any]:
-    """The answer as its GET gives it as of ``as_of``, in JSON form."""
+    """The answer as its GET gives it to ``actor`` as of ``as_of``, in JSON form: never more than the actor may read."""
     limit = body.lots_limit
     answer: BaseModel
     if body.subject.kind == "lot":
         lot_id = body.subject.id
         if of == "origin":
             assert question is not None
-            answer = assessments.assess_lot(session, lot_id, question, as_of)
+            answer = assessments.assess_lot(session, lot_id, question, as_of, actor)
         else:
             rules = None if body.rules is None else ",".join(body.rules)
-            answer = judging.lot_compliance(session, lot_id, rules, on, limit, as_of)
+            answer = judging.lot_compliance(session, lot_id, rules, on, limit, as_of, actor)
     else:
         sku = body.subject.sku
         if of == "origin":
             assert question is not None
-            answer = assessments.assess_sku(
-                session, assessments.ask_sku(session, sku, question, None, None, limit, as_of)
-            )
+            asked = assessments.ask_sku(session, sku, question, None, None, limit, as_of)
+            answer = assessments.as_seen_by(assessments.assess_sku(session, asked), actor)
         elif of == "compliance":
             sku_pk, _ = judging.sku_revisions(session, sku, as_of)
             rules = None if body.rules is None else ",".join(body.rules)
-            answer = judging.sku_compliance(session, sku, sku_pk, rules, on, limit, as_of)
+            answer = judging.as_seen_by(judging.sku_compliance(session, sku, sku_pk, rules, on, limit, as_of), actor)
         else:
-            answer = disclosure.disclosure(sku, as_of, disclosure.sku_production_lots(session, sku, as_of))
+            found = disclosure.disclosure(sku, as_of, disclosure.sku_production_lots(session, sku, as_of))
+            answer = disclosure.as_seen_by(found, actor)
     return answer.model_dump(mode="json")
 
 
@@ -127,7 +136,7 @@ def issue(
     as_of = knowledge.moment(body.as_of) if body.as_of is not None else issued_at
     on = body.on or issued_at.date()
     try:
-        answer = answer_body(session, body, of, question, on, as_of)
+        answer = answer_body(session, body, of, question, on, as_of, actor)
     except NotFound as missing:
         # The subject is part of the body, not of the path: a subject that does not exist is a bad request.
         raise invalid(f"subject.{'sku' if body.subject.kind == 'sku' else 'id'}", missing.detail) from None
@@ -205,9 +214,17 @@ def _read(row: Attestation) -> AttestationRead:
     )
 
 
-def get_attestation(session: Session, attestation_id: str) -> AttestationRead:
+def _issued_for(actor: Principal) -> Any:
+    """The attestations ``actor`` reads: all for admins and auditors, else those its own organization's keys issued."""
+    if visibility.sees_everything(actor):
+        return sa.true()
+    return col(Attestation.organization) == actor.organization if actor.organization is not None else sa.false()
+
+
+def get_attestation(session: Session, attestation_id: str, actor: Principal) -> AttestationRead:
+    """One attestation; another organization's is not found, exactly like one that does not exist."""
     row = (
-        session.exec(select(Attestation).where(Attestation.id == attestation_id)).first()
+        session.exec(select(Attestation).where(Attestation.id == attestation_id, _issued_for(actor))).first()
         if is_id(attestation_id)
         else None
     )
@@ -217,11 +234,17 @@ def get_attestation(session: Session, attestation_id: str) -> AttestationRead:
 
 
 def list_attestations(
-    session: Session, limit: int, cursor: str | None, *, sku: str | None = None, lot: str | None = None
+    session: Session,
+    limit: int,
+    cursor: str | None,
+    actor: Principal,
+    *,
+    sku: str | None = None,
+    lot: str | None = None,
 ) -> Page[AttestationRead]:
-    """Attestations in the order they were issued, of one SKU or lot if asked."""
+    """The attestations ``actor`` reads, in the order they were issued, of one SKU or lot if asked."""
     after = decode_cursor(cursor, int)
-    query = select(Attestation).order_by(col(Attestation.pk)).limit(limit + 1)
+    query = select(Attestation).where(_issued_for(actor)).order_by(col(Attestation.pk)).limit(limit + 1)
     if after is not None:
         query = query.where(col(Attestation.pk) > after)
     if sku is not None:

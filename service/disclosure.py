@@ -14,8 +14,9 @@ from fractions import Fraction
 
 from sqlmodel import Session
 
-from service import assessments, judging
+from service import assessments, judging, visibility
 from service import origin as engine
+from service.access import Principal
 from service.assessments import ProductionLot
 from service.lots import stage_percents
 from service.numbers import format_kg, format_share
@@ -73,6 +74,17 @@ def disclosure(sku: str, as_of: datetime, lots: Sequence[ProductionLot]) -> Disc
     )
 
 
+def as_seen_by(found: DisclosureRead, actor: Principal) -> DisclosureRead:
+    """The disclosure as ``actor`` may read it: the lots it may not see without id or code (the same object if none)."""
+    if visibility.sees_everything(actor) or all(visibility.sees_holder(actor, lot.organization) for lot in found.lots):
+        return found
+    lots = [
+        lot if visibility.sees_holder(actor, lot.organization) else lot.model_copy(update={"id": None, "code": None})
+        for lot in found.lots
+    ]
+    return found.model_copy(update={"lots": lots})
+
+
 def sku_flows(lots: Sequence[ProductionLot]) -> Flows:
     """The flows of the SKU's rare earths over all its production lots."""
     return flow_graph(sku_routes([lot.origin for lot in lots]))
@@ -123,8 +135,8 @@ class Report:
     disclosure: DisclosureRead
 
 
-def sku_report(session: Session, sku: str, as_of: datetime, on: date) -> Report:
-    """The report's parts, all as known at ``as_of``; the rules are those with a version on ``on``."""
+def sku_report(session: Session, sku: str, as_of: datetime, on: date, actor: Principal) -> Report:
+    """The report's parts as known at ``as_of`` and as ``actor`` may read them; the rules with a version on ``on``."""
     asked = assessments.ask_sku(session, sku, ANY_QUESTION, as_of=as_of)
     lots = assessments.production_lots(session, asked.sku_pk, None, None, as_of=as_of)
     answer = assessments.assess_sku(session, asked)
@@ -136,8 +148,8 @@ def sku_report(session: Session, sku: str, as_of: datetime, on: date) -> Report:
         organization=registered.organization,
         as_of=as_of,
         on=on,
-        answer=answer,
-        compliance=compliance,
+        answer=assessments.as_seen_by(answer, actor),
+        compliance=judging.as_seen_by(compliance, actor),
         flows=sku_flows(lots),
-        disclosure=disclosure(sku, as_of, lots),
+        disclosure=as_seen_by(disclosure(sku, as_of, lots), actor),
     )

@@ -15,8 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from service import knowledge
+from service import knowledge, visibility
 from service import origin as engine
+from service.access import OPERATOR, Principal
 from service.compliance import Judgement, LotFacts, Reason, RuleTest, Verdict, judge, verdict
 from service.db import utcnow
 from service.errors import NotFound, invalid
@@ -60,11 +61,11 @@ def _read(session: Session, *where: Any) -> list[StoredLot]:
     ]
 
 
-def lot_subject(session: Session, lot_id: str, as_of: datetime | None = None) -> StoredLot:
-    """The lot asked about; as of a moment, only one recorded by then."""
+def lot_subject(session: Session, lot_id: str, as_of: datetime | None = None, actor: Principal = OPERATOR) -> StoredLot:
+    """The lot asked about; as of a moment, only one recorded by then; one the actor may not see is not found."""
     recorded = () if as_of is None else (col(Lot.recorded_at) <= as_of,)
     found = _read(session, col(Lot.id) == lot_id, *recorded) if is_id(lot_id) else []
-    if not found:
+    if not found or not visibility.sees_holder(actor, found[0].facts.organization):
         raise knowledge.not_known(f"lot has the id {lot_id!r}", as_of)
     return found[0]
 
@@ -176,13 +177,13 @@ def rule_result(
         else:
             found = upstream[lot.pk]
             if not found:
-                detail = f"no {' or '.join(materials)} lot upstream of lot {lot.facts.code}"
+                detail = f"no {' or '.join(materials)} lot upstream of {_named(lot.facts)}"
                 reasons.append(Reason("no_subject_lots", lot.facts.id, None, detail))
                 answers.append("unknown")
             else:
                 answers.append(worst(judged_lot(u).answer for u in found) or "unknown")
     decided = verdict(test, answers, [judged[pk] for pk in sorted(judged)], reasons)
-    return RuleResult(
+    result = RuleResult(
         rule=rule.id,
         title=rule.title,
         version=version.version,
@@ -200,6 +201,63 @@ def rule_result(
         lots_count=len(decided.judged),
         reasons=[_reason_read(r) for r in decided.reasons],
         explanation=_explain(rule, version, name, decided, on),
+    )
+    facts = {lot.facts.id: lot.facts for lot in subject_lots} | {j.lot.id: j.lot for j in judged.values()}
+    named = {j.lot.id for j in judged.values()} | {r.lot for r in decided.reasons if r.lot is not None}
+    result._named_lots = {lot_id: (facts[lot_id].code, facts[lot_id].organization) for lot_id in named}
+    return result
+
+
+def _named(lot: LotFacts) -> str:
+    return _named_as(lot.code, lot.organization)
+
+
+def _named_as(code: str, organization: str) -> str:
+    """How a reason's detail names a lot (``compliance.judge`` too): ``as_seen_by`` hides this text."""
+    return f"lot {code} of {organization}"
+
+
+def as_seen_by(answer: ComplianceRead, actor: Principal) -> ComplianceRead:
+    """The rules' answers as ``actor`` may read them: the lots it may not see without id or code.
+
+    Judged lots and reasons about such a lot lose its id and code, and no detail or explanation
+    names its code. Applied per request to the answer as remembered (which stays whole): an answer
+    with nothing to hide is the same object.
+    """
+    if visibility.sees_everything(actor):
+        return answer
+    results = [_result_seen_by(result, actor) for result in answer.results]
+    if all(seen is result for seen, result in zip(results, answer.results, strict=True)):
+        return answer
+    return answer.model_copy(update={"results": results})
+
+
+def _result_seen_by(result: RuleResult, actor: Principal) -> RuleResult:
+    hidden = {
+        lot_id: named for lot_id, named in result._named_lots.items() if not visibility.sees_holder(actor, named[1])
+    }
+    if not hidden:
+        return result
+
+    def text(said: str) -> str:
+        for code, organization in hidden.values():
+            said = said.replace(_named_as(code, organization), f"a lot of {organization}")
+        return said
+
+    def reason(read: ReasonRead) -> ReasonRead:
+        lot = None if read.lot in hidden else read.lot
+        return read.model_copy(update={"lot": lot, "detail": text(read.detail)})
+
+    def judged(read: JudgedLot) -> JudgedLot:
+        shown = {"id": None, "code": None} if read.id in hidden else {}
+        return read.model_copy(update=shown | {"reasons": [reason(r) for r in read.reasons]})
+
+    return result.model_copy(
+        update={
+            "lots": [judged(lot) for lot in result.lots],
+            "reasons": [reason(r) for r in result.reasons],
+            "explanation": text(result.explanation),
+        }
     )
 
 
@@ -320,13 +378,24 @@ def compliance(
 
 
 def lot_compliance(
-    session: Session, lot_id: str, rules: str | None, on: date, lots_limit: int, as_of: datetime | None = None
+    session: Session,
+    lot_id: str,
+    rules: str | None,
+    on: date,
+    lots_limit: int,
+    as_of: datetime | None = None,
+    actor: Principal = OPERATOR,
 ) -> ComplianceRead:
-    """The rules' answers for one lot (as ``/lots/{id}/compliance`` gives them)."""
-    lot = lot_subject(session, lot_id, as_of)
+    """The rules' answers for one lot (as ``/lots/{id}/compliance`` gives them), as ``actor`` may read them.
+
+    A lot the actor may not see is not found; the lots upstream it may not see are judged, and shown without id
+    or code.
+    """
+    lot = lot_subject(session, lot_id, as_of, actor)
     subject = {"kind": "lot", "id": lot.facts.id, "code": lot.facts.code, "organization": lot.facts.organization}
-    name = f"lot {lot.facts.code} of {lot.facts.organization}"
-    return compliance(session, subject, [lot], name, rules_on(session, rules, on, as_of), on, lots_limit, as_of)
+    name = _named(lot.facts)
+    chosen = rules_on(session, rules, on, as_of)
+    return as_seen_by(compliance(session, subject, [lot], name, chosen, on, lots_limit, as_of), actor)
 
 
 def sku_compliance(

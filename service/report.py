@@ -82,7 +82,10 @@ def when(moment: datetime) -> str:
 
 
 def disclosure_csv(disclosure: DisclosureRead) -> str:
-    """One row per scope (the SKU, then each lot) x stage x country; RFC 4180 (CRLF, quoted where needed)."""
+    """One row per scope (the SKU, then each lot) x stage x country; RFC 4180 (CRLF, quoted where needed).
+
+    A lot the reader may not see has an empty id and code, like the SKU's own rows.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -92,7 +95,7 @@ def disclosure_csv(disclosure: DisclosureRead) -> str:
     for lot in disclosure.lots:
         for stage, values in lot.stages.items():
             for value, percent in values.items():
-                writer.writerow(("lot", lot.id, lot.code, lot.organization, stage, value, percent))
+                writer.writerow(("lot", lot.id or "", lot.code or "", lot.organization, stage, value, percent))
     return out.getvalue()
 
 
@@ -159,11 +162,18 @@ def disclosure_tables(disclosure: DisclosureRead, heading: str, lot_tables: int 
     ]
     shown = disclosure.lots if lot_tables is None else disclosure.lots[:lot_tables]
     for lot in shown:
-        parts.append(
-            f"<h3>Lot {esc(lot.code)} of {esc(lot.organization)} "
-            f'<span class="small">({esc(lot.total_kg)} kg of rare earths; id {esc(lot.id)})</span></h3>\n'
-        )
-        parts.append(stage_table(lot.stages, "lot", lot.id))
+        if lot.id is None or lot.code is None:
+            # A lot the reader may not see: its organization and figures, never its id or code.
+            parts.append(
+                f"<h3>A lot of {esc(lot.organization)} "
+                f'<span class="small">({esc(lot.total_kg)} kg of rare earths)</span></h3>\n'
+            )
+        else:
+            parts.append(
+                f"<h3>Lot {esc(lot.code)} of {esc(lot.organization)} "
+                f'<span class="small">({esc(lot.total_kg)} kg of rare earths; id {esc(lot.id)})</span></h3>\n'
+            )
+        parts.append(stage_table(lot.stages, "lot", lot.id or ""))
     if len(shown) < len(disclosure.lots):
         parts.append(
             f'<p class="more">The first {len(shown)} of {len(disclosure.lots)} production lots are shown; the '

@@ -170,8 +170,10 @@ MATRIX = [
          lambda w: {"organization": fresh_organization(w)}),
     Cell("remove own supplier", "DELETE", lambda w: "/v1/organizations/OWN/suppliers/" + listed_supplier(w),
          KEY_MANAGERS, 204),
-    Cell("get attestation", "GET", lambda w: "/v1/attestations/" + post_ok(
-        w.client, "/v1/attestations", {"subject": {"kind": "sku", "sku": "OWN-SKU"}})["id"], EVERYONE),
+    # Issued by the operator: read by admins and auditors; an organization's keys read only its own (not found).
+    Cell("get the operator's attestation", "GET", lambda w: "/v1/attestations/" + post_ok(
+        w.client, "/v1/attestations", {"subject": {"kind": "sku", "sku": "OWN-SKU"}})["id"], AUDIT,
+         refused=(("manager", 404), ("recorder", 404), ("viewer", 404))),
     Cell("list rules", "GET", lambda w: "/v1/rules", EVERYONE),
     Cell("get rule", "GET", lambda w: "/v1/rules/dfars-7052", EVERYONE),
     Cell("create rule", "POST", lambda w: "/v1/rules", ADMIN, 201, lambda w: {"id": unique("RULE"), "title": "R",

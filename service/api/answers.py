@@ -47,17 +47,21 @@ async def assess_lot(
     request: Request,
     id: LotId,
     session: SessionDep,
-    _actor: Reader,
+    actor: Reader,
     countries: Countries = None,
     stages: Stages = None,
     threshold_percent: Threshold = None,
     elements: Elements = None,
     as_of: AsOf = None,
 ) -> AssessmentRead:
-    """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much."""
+    """Does this lot contain rare earths from these countries at these stages: yes, no, or unknown, and how much.
+
+    Another organization's lot is not found (404), as on `GET /v1/lots/{id}`, unless the key is an admin's or an
+    auditor's.
+    """
     question = Question.parse(countries, stages, threshold_percent, elements)
     moment = knowledge.moment(as_of)
-    answer = await run_database_work(request, assessments.assess_lot, session, id, question, as_of)
+    answer = await run_database_work(request, assessments.assess_lot, session, id, question, as_of, actor)
     return knowledge.echoed(answer, as_of, moment)
 
 
@@ -66,7 +70,7 @@ async def assess_sku(
     request: Request,
     sku: SkuPath,
     session: SessionDep,
-    _actor: Reader,
+    actor: Reader,
     countries: Countries = None,
     stages: Stages = None,
     threshold_percent: Threshold = None,
@@ -76,7 +80,11 @@ async def assess_sku(
     lots_limit: Annotated[int, Query(ge=0, le=1000, description="List at most this many lots (worst first).")] = 100,
     as_of: AsOf = None,
 ) -> AssessmentRead:
-    """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots."""
+    """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots.
+
+    Any key may ask. Its lots the key may not see (another organization's, unless the key is an admin's or an
+    auditor's) are listed with their organization, answer, percents and kilograms, and a null `id` and `code`.
+    """
     question = Question.parse(countries, stages, threshold_percent, elements)
     moment = knowledge.moment(as_of)
     if produced_from and produced_to and produced_from >= produced_to:
@@ -91,4 +99,5 @@ async def assess_sku(
     answer = memo.get(asked.key)
     if answer is None:
         answer = await run_in_threadpool(assessments.assess_sku, session, asked, memo)
-    return knowledge.echoed(answer, as_of, moment)
+    # Remembered whole for every caller; what this caller may not see is hidden from its copy only.
+    return assessments.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)

@@ -48,25 +48,36 @@ async def issue_attestation(
     session: SessionDep,
     context: WriteContextDep,
 ) -> AttestationCreated:
-    """Sign and keep an answer (origin, rules or disclosure) as of a moment, with the audit chain's head, as proof."""
+    """Sign and keep an answer (origin, rules or disclosure) as of a moment, with the audit chain's head, as proof.
+
+    The answer signed is the one its GET gives the issuing key: the lots that key may not see are without id or
+    code, so an attestation never shows more than its issuer could read.
+    """
     signer = request.app.state.signer
     return await run_database_work(request, attestations.issue, session, body, signer, context)
 
 
 @router.get("/attestations/{id}", summary="Get an attestation", responses=problems(404))
-def get_attestation(id: AttestationId, session: SessionDep, _actor: Reader) -> AttestationRead:
-    """One attestation: the signed JWS, and its payload decoded for reading (verify the JWS to rely on it)."""
-    return attestations.get_attestation(session, id)
+def get_attestation(id: AttestationId, session: SessionDep, actor: Reader) -> AttestationRead:
+    """One attestation: the signed JWS, and its payload decoded for reading (verify the JWS to rely on it).
+
+    Admin and auditor keys read every attestation; other keys only those their own organization's keys issued
+    (another's is not found).
+    """
+    return attestations.get_attestation(session, id, actor)
 
 
 @router.get("/attestations", summary="List attestations", responses=problems(422))
 def list_attestations(
     session: SessionDep,
-    _actor: Reader,
+    actor: Reader,
     sku: Annotated[str | None, Query(description="Only attestations of this SKU.", examples=["EV-MOTOR-200"])] = None,
     lot: Annotated[str | None, Query(description="Only attestations of this lot (its id).")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[AttestationRead]:
-    """Every attestation issued, oldest first, of one SKU or lot if asked."""
-    return attestations.list_attestations(session, limit, cursor, sku=sku, lot=lot)
+    """The attestations the key reads, oldest first, of one SKU or lot if asked.
+
+    Admin and auditor keys read every attestation; other keys only those their own organization's keys issued.
+    """
+    return attestations.list_attestations(session, limit, cursor, actor, sku=sku, lot=lot)

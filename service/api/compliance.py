@@ -46,16 +46,20 @@ def _day(on: str | None) -> date:
 def lot_compliance(
     id: LotId,
     session: SessionDep,
-    _actor: Reader,
+    actor: Reader,
     rules: RuleIds = None,
     on: On = None,
     lots_limit: LotsLimit = 100,
     as_of: AsOf = None,
 ) -> ComplianceRead:
-    """What each rule (DFARS, MOFCOM...) answers for this lot on a date: yes, no or unknown, why, and how much."""
+    """What each rule (DFARS, MOFCOM...) answers for this lot on a date: yes, no or unknown, why, and how much.
+
+    Another organization's lot is not found (404), as on `GET /v1/lots/{id}`, unless the key is an admin's or an
+    auditor's; the lots judged upstream that the key may not see are listed without `id` or `code`.
+    """
     day = _day(on)
     moment = knowledge.moment(as_of)
-    answer = judging.lot_compliance(session, id, rules, day, lots_limit, as_of)
+    answer = judging.lot_compliance(session, id, rules, day, lots_limit, as_of, actor)
     return knowledge.echoed(answer, as_of, moment)
 
 
@@ -64,13 +68,18 @@ async def sku_compliance(
     request: Request,
     sku: SkuPath,
     session: SessionDep,
-    _actor: Reader,
+    actor: Reader,
     rules: RuleIds = None,
     on: On = None,
     lots_limit: LotsLimit = 100,
     as_of: AsOf = None,
 ) -> ComplianceRead:
-    """What each rule (DFARS, MOFCOM...) answers for this SKU on a date: the worst of its production lots."""
+    """What each rule (DFARS, MOFCOM...) answers for this SKU on a date: the worst of its production lots.
+
+    Any key may ask. The judged lots the key may not see (another organization's, unless the key is an admin's or
+    an auditor's) are listed with their organization, answer and percents, a null `id` and `code`, and reasons
+    that name no code.
+    """
     day = _day(on)
     moment = knowledge.moment(as_of)
     # Remembered like the plain answer: under the SKU's revision, and the prices and rules as they are now.
@@ -85,4 +94,5 @@ async def sku_compliance(
     answer = memo.get(key)
     if answer is None:
         answer = await run_in_threadpool(memo.get_or_compute, key, compute)
-    return knowledge.echoed(answer, as_of, moment)
+    # Remembered whole for every caller; what this caller may not see is hidden from its copy only.
+    return judging.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)

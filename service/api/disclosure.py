@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from service import attestations, disclosure, knowledge, report
+from service.access import Principal
 from service.api.catalog import SkuPath
 from service.api.common import AsOf, problems, v1_router
 from service.api.compliance import On, _day
@@ -111,15 +112,16 @@ REPORT_EXAMPLE = (
 )
 
 
-def _disclosure(session: Session, sku: str, as_of: datetime | None) -> DisclosureRead:
+def _disclosure(session: Session, sku: str, as_of: datetime | None, actor: Principal) -> DisclosureRead:
     moment = knowledge.moment(as_of)
-    return disclosure.disclosure(sku, moment, disclosure.sku_production_lots(session, sku, moment))
+    found = disclosure.disclosure(sku, moment, disclosure.sku_production_lots(session, sku, moment))
+    return disclosure.as_seen_by(found, actor)
 
 
 def _attested(
     engine: Engine, sku: str, as_of: datetime | None, signer: Signer | None, context: WriteContext
 ) -> DisclosureRead:
-    """The disclosure as an attestation signs it, with the attestation's id."""
+    """The disclosure as an attestation signs it (as its issuer may read it), with the attestation's id."""
     if not is_code(sku):
         raise no_sku(sku, as_of)  # no SKU has a code of that form: not found, as without attest
     asked = AttestationCreate(subject=SkuSubject(kind="sku", sku=sku), of="disclosure", as_of=as_of)
@@ -150,7 +152,7 @@ async def disclose_sku(
     request: Request,
     sku: SkuPath,
     session: SessionDep,
-    _actor: Reader,
+    actor: Reader,
     context: WriteContextDep,
     as_of: AsOf = None,
     attest: Annotated[
@@ -161,14 +163,19 @@ async def disclose_sku(
         ),
     ] = False,
 ) -> Any:
-    """US FY2023 NDAA s.857: where this SKU's rare earths were mined, refined, made into metal and into magnets."""
+    """US FY2023 NDAA s.857: where this SKU's rare earths were mined, refined, made into metal and into magnets.
+
+    Any key may ask. The lots the key may not see (another organization's, unless the key is an admin's or an
+    auditor's) are listed with their organization, kilograms and countries, without id or code (null in JSON,
+    empty in CSV, not shown in HTML).
+    """
     media = negotiate(request.headers.get("accept"), (JSON, HTML, CSV))
     if attest:
         # Issued in a write transaction of its own: this GET's transaction only reads.
         signer = request.app.state.signer
         found = await run_in_threadpool(_attested, request.app.state.engine, sku, as_of, signer, context)
     else:
-        found = await run_database_work(request, _disclosure, session, sku, as_of)
+        found = await run_database_work(request, _disclosure, session, sku, as_of, actor)
     headers = {"Vary": "Accept"}
     if media == CSV:
         headers["Content-Disposition"] = f'attachment; filename="{sku}-disclosure.csv"'
@@ -199,12 +206,16 @@ async def sku_flows(request: Request, sku: SkuPath, session: SessionDep, _actor:
     responses=_responses((HTML, REPORT_EXAMPLE)),
 )
 async def sku_report(
-    request: Request, sku: SkuPath, session: SessionDep, _actor: Reader, as_of: AsOf = None, on: On = None
+    request: Request, sku: SkuPath, session: SessionDep, actor: Reader, as_of: AsOf = None, on: On = None
 ) -> HTMLResponse:
-    """A page for buyers and auditors: the answer, every rule's answer, the flows drawn, and the s.857 disclosure."""
+    """A page for buyers and auditors: the answer, every rule's answer, the flows drawn, and the s.857 disclosure.
+
+    Any key may ask; the lots the key may not see (another organization's, unless the key is an admin's or an
+    auditor's) are shown by their organization only, without id or code.
+    """
     negotiate(request.headers.get("accept"), (HTML,))
     day = _day(on)
     moment = knowledge.moment(as_of)
     # Every rule walks the SKU's lots upstream: worked out in a thread, like the rules' answer.
-    found = await run_in_threadpool(disclosure.sku_report, session, sku, moment, day)
+    found = await run_in_threadpool(disclosure.sku_report, session, sku, moment, day, actor)
     return HTMLResponse(report.report_page(found, utcnow()), headers={"Vary": "Accept"} | SECURITY_HEADERS)

@@ -8,11 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.schemas.common import AnswerValue, DecimalOut
 from service.schemas.lots import RouteShare
 
+HIDDEN_LOT = (
+    " Null where the caller may not see the lot (another organization's, to a key that is neither admin nor "
+    "auditor): the lot is listed by its organization and its answer only. Nullable since issue 12, an additive change."
+)
+
 
 class LotAnswer(BaseModel):
-    id: str
-    code: str
-    organization: str
+    id: str | None = Field(description="The lot's id." + HIDDEN_LOT)
+    code: str | None = Field(description="The lot's code." + HIDDEN_LOT)
+    organization: str = Field(description="The organization that holds the lot (always shown).")
     answer: AnswerValue
     share_percent: DecimalOut
     unknown_percent: DecimalOut

@@ -3,22 +3,27 @@
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from service.schemas.answers import HIDDEN_LOT
 from service.schemas.common import AnswerValue, DecimalOut
 
 
 class ReasonRead(BaseModel):
     code: Literal["missing_value", "missing_price", "no_subject_lots", "no_production_lots"]
-    lot: str | None = Field(description="The lot's id, where the reason is about one lot.")
+    lot: str | None = Field(
+        description="The lot's id, where the reason is about one lot; null too where the caller may not see that "
+        "lot (another organization's, to a key that is neither admin nor auditor), whose code `detail` then omits "
+        "(since issue 12)."
+    )
     element: str | None = Field(description="The element without a price, for `missing_price`.")
     detail: str
 
 
 class JudgedLot(BaseModel):
-    id: str
-    code: str
-    organization: str
+    id: str | None = Field(description="The lot's id." + HIDDEN_LOT)
+    code: str | None = Field(description="The lot's code." + HIDDEN_LOT)
+    organization: str = Field(description="The organization that holds the lot (always shown).")
     material: str
     answer: AnswerValue
     share_percent: DecimalOut | None = Field(description="Null when a value test could not be done.")
@@ -47,6 +52,9 @@ class RuleResult(BaseModel):
     lots_count: int
     reasons: list[ReasonRead] = Field(description="Why an answer is unknown or incomplete, for every judged lot.")
     explanation: str = Field(description="The rule's answer in one plain sentence.")
+    # Not part of the answer: each lot it judges or names in a reason, by id, as (code, organization), so that
+    # a remembered answer can be shown to a caller who may not see some of them without working it out again.
+    _named_lots: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
 
 
 COMPLIANCE_EXAMPLE: dict[str, Any] = {

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.schemas.answers import HIDDEN_LOT
 from service.schemas.common import DecimalOut
 
 StagePercents = dict[str, dict[str, DecimalOut]]
@@ -55,9 +56,9 @@ lot,0b7d3e0c-5d55-4a8e-9a3a-1b2f1f0c9e77,TX-EVM-2501,ACME,mining,MM,2.436961
 
 
 class DisclosureLot(BaseModel):
-    id: str
-    code: str
-    organization: str
+    id: str | None = Field(description="The lot's id." + HIDDEN_LOT)
+    code: str | None = Field(description="The lot's code." + HIDDEN_LOT)
+    organization: str = Field(description="The organization that holds the lot (always shown).")
     total_kg: DecimalOut = Field(description="Kilograms of rare-earth elements in the lot.")
     stages: StagePercents = Field(description=_STAGES_DESCRIPTION)
 
