@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from service import origin as engine
+from service.access import OPERATOR, Principal
 from service.errors import NotFound
 from service.facilities import is_facility
 from service.models import Event, Facility, Lot, Organization, Sku
@@ -21,6 +22,7 @@ from service.pagination import decode_cursor, paginate
 from service.schemas import ElementOrigin, LotRead, OriginRead, Page, RouteShare, is_id
 from service.schemas.lots import ValueRead
 from service.skus import is_sku
+from service.visibility import sees_everything, sees_lot
 
 
 def encode_composition(composition: Mapping[str, Fraction]) -> dict[str, str]:
@@ -137,8 +139,9 @@ def _stage_percents(routes: Mapping[engine.Route, int]) -> dict[str, dict[str, s
     }
 
 
-def origin_read(lot: Lot | LotRow, *, elements: bool = False) -> OriginRead:
-    return _origin_read(lot_state(lot), elements=elements)
+def origin_read(lot: Lot | LotRow | engine.LotState, *, elements: bool = False) -> OriginRead:
+    """A lot's origin as the API gives it (or that of a ``LotState`` pooled from several lots)."""
+    return _origin_read(lot if isinstance(lot, engine.LotState) else lot_state(lot), elements=elements)
 
 
 def _origin_read(state: engine.LotState, *, elements: bool) -> OriginRead:
@@ -215,9 +218,15 @@ def lot_views(session: Session, query: Any) -> list[LotView]:
     return [LotView(*row) for row in session.execute(query)]
 
 
-def get_lot_view(session: Session, lot_id: str) -> LotView:
+def visible_lots(actor: Principal) -> Any:
+    """The SQL condition for the lots ``actor`` sees (``visibility.sees_lot``): lists filter before cutting a page."""
+    return sa.true() if sees_everything(actor) else col(Lot.organization_pk) == actor.organization_pk
+
+
+def get_lot_view(session: Session, lot_id: str, actor: Principal = OPERATOR) -> LotView:
+    """The lot with this id; another organization's lot is not found, exactly like one that does not exist."""
     views = lot_views(session, lot_views_query().where(Lot.id == lot_id)) if is_id(lot_id) else []
-    if not views:
+    if not views or not sees_lot(actor, views[0].lot.organization_pk):
         raise NotFound(f"No lot has the id {lot_id!r}.")
     return views[0]
 
@@ -232,14 +241,16 @@ def list_lots(
     limit: int,
     cursor: str | None,
     *,
+    actor: Principal = OPERATOR,
     organization: str | None = None,
     facility: str | None = None,
     sku: str | None = None,
     code: str | None = None,
     material: str | None = None,
 ) -> Page[LotRead]:
+    """The lots ``actor`` sees, filtered in SQL so counts and pages never include another organization's."""
     after = decode_cursor(cursor, int)
-    query = lot_views_query().order_by(col(Lot.pk)).limit(limit + 1)
+    query = lot_views_query().where(visible_lots(actor)).order_by(col(Lot.pk)).limit(limit + 1)
     if after is not None:
         query = query.where(col(Lot.pk) > after)
     if organization is not None:

@@ -8,6 +8,7 @@ from fastapi import Body, Path
 from service import audit, events
 from service.api.common import problems, v1_router, write_problems
 from service.api.deps import MaterialReader, SessionDep, SettingsDep, WriteContextDep, Writer
+from service.events.record import shown_to
 from service.schemas import EVENT_EXAMPLE, EventBatchCreate, EventBatchRead, EventCreate, EventRead
 
 router = v1_router("events")
@@ -60,10 +61,14 @@ def record_event(
     actor: Writer,
     context: WriteContextDep,
 ) -> EventRead:
-    """Record what happened to material (dug up, received, processed, shipped); answers with the new lots and origin."""
+    """Record what happened to material (dug up, received, processed, shipped); answers with the new lots and origin.
+
+    Lots a transfer delivers to another organization are that organization's: the answer shows them in
+    `outputs_redacted` (organization, material, quantity), without id or code.
+    """
     recorded = events.record_event(session, body, Fraction(settings.mass_balance_tolerance), actor)
     audit.append(session, context, "event.recorded", recorded.id)
-    return recorded
+    return shown_to(actor, recorded)
 
 
 @router.post(
@@ -80,13 +85,18 @@ def record_batch(
     """Record up to 1,000 events in order, all or nothing: one refused event records none of them."""
     recorded = events.record_batch(session, body.events, Fraction(settings.mass_balance_tolerance), actor)
     audit.append_all(session, context, "event.recorded", [event.id for event in recorded])
-    return EventBatchRead(events=recorded)
+    return EventBatchRead(events=[shown_to(actor, event) for event in recorded])
 
 
 @router.get("/events/{id}", summary="Get an event", responses=problems(404))
-def get_event(id: EventId, session: SessionDep, _actor: MaterialReader) -> EventRead:
-    """One recorded event, with the lots it consumed and the lots it made."""
-    return events.get_event(session, id)
+def get_event(id: EventId, session: SessionDep, actor: MaterialReader) -> EventRead:
+    """One recorded event, with the lots it consumed and the lots it made.
+
+    An organization's keys see the events at its own facilities and the transfers delivered to it;
+    another organization's event is 404, as if it did not exist. Lots held by another organization
+    appear without id or code, in `inputs_redacted` and `outputs_redacted`. Admin and auditor keys see everything.
+    """
+    return events.get_event(session, id, actor)
 
 
 @router.post(
@@ -98,4 +108,4 @@ def void_event(id: EventId, session: SessionDep, actor: Writer, context: WriteCo
     """Cancel an event recorded in error: its lots become voided and its inputs get their quantities back."""
     voided = events.void_event(session, id, actor)
     audit.append(session, context, "event.voided", voided.id)
-    return voided
+    return shown_to(actor, voided)

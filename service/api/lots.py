@@ -19,7 +19,7 @@ LotId = Annotated[str, Path(description="The lot's id (a UUID).", examples=["0b7
 @router.get("/lots", summary="List lots", responses=problems(422))
 def list_lots(
     session: SessionDep,
-    _actor: MaterialReader,
+    actor: MaterialReader,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     organization: Annotated[str | None, Query(pattern=CODE_PATTERN, description="Held by this organization.")] = None,
@@ -28,9 +28,21 @@ def list_lots(
     code: Annotated[str | None, Query(pattern=CODE_PATTERN, description="With this lot code.")] = None,
     material: Annotated[Material | None, Query(description="Of this material.")] = None,
 ) -> Page[LotRead]:
-    """List lots in the order they were recorded, with their origin."""
+    """List the lots the caller sees in the order they were recorded, with their origin.
+
+    An organization's keys see the lots their organization holds (filters never find another's);
+    admin and auditor keys see every lot.
+    """
     return lots.list_lots(
-        session, limit, cursor, organization=organization, facility=facility, sku=sku, code=code, material=material
+        session,
+        limit,
+        cursor,
+        actor=actor,
+        organization=organization,
+        facility=facility,
+        sku=sku,
+        code=code,
+        material=material,
     )
 
 
@@ -38,22 +50,31 @@ def list_lots(
 def get_lot(
     id: LotId,
     session: SessionDep,
-    _actor: MaterialReader,
+    actor: MaterialReader,
     elements: Annotated[bool, Query(description="Also break the origin down per element.")] = False,
 ) -> LotRead:
-    """One lot: what it is, how much is left, and where its rare earths came from at every stage."""
-    return lots.get_lot_view(session, id).read(elements=elements)
+    """One lot: what it is, how much is left, and where its rare earths came from at every stage.
+
+    Another organization's lot is 404, as if it did not exist (admin and auditor keys see every lot).
+    """
+    return lots.get_lot_view(session, id, actor).read(elements=elements)
 
 
 @router.get("/lots/{id}/trace", summary="Trace a lot upstream or downstream", responses=problems(404, 422))
 def trace_lot(
     id: LotId,
     session: SessionDep,
-    _actor: MaterialReader,
+    actor: MaterialReader,
     direction: Annotated[
         Literal["upstream", "downstream"], Query(description="Where the lot came from, or what became of it.")
     ] = "upstream",
     max_depth: Annotated[int, Query(ge=1, le=100, description="How many events deep to walk.")] = 10,
 ) -> TraceRead:
-    """The lots and events that led to this lot (upstream) or that it went into (downstream)."""
-    return trace.trace_lot(session, id, direction, max_depth)
+    """The lots and events that led to this lot (upstream) or that it went into (downstream).
+
+    Only the caller's own lots and events are shown in full: where the path enters another
+    organization, one `organization` node per organization and hop (its code, the material and
+    quantity that crossed, and upstream the origin of what came from there) stands for its lots and
+    events, and the walk stops there. Another organization's lot is 404. Admin and auditor keys see everything.
+    """
+    return trace.trace_lot(session, id, direction, max_depth, actor)

@@ -26,7 +26,9 @@ from service.lots import LotRow, LotView, encode_composition, encode_value, lot_
 from service.models import Event, EventInput, Facility, Lot
 from service.numbers import format_decimal
 from service.schemas import EventCreate, EventRead, InputRead, is_id
+from service.schemas.events import RedactedInput, RedactedLot
 from service.skus import touch_skus
+from service.visibility import sees_event, sees_holder
 
 
 def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor: Principal = OPERATOR) -> EventRead:
@@ -227,8 +229,43 @@ def void_event(session: Session, event_id: str, actor: Principal = OPERATOR) -> 
     return event_read(session, event)
 
 
-def get_event(session: Session, event_id: str) -> EventRead:
-    return event_read(session, _get_event_row(session, event_id))
+def get_event(session: Session, event_id: str, actor: Principal = OPERATOR) -> EventRead:
+    """The event as ``actor`` may see it; an event it may not see is not found, like one that does not exist."""
+    event = _get_event_row(session, event_id)
+    facility_holder = session.get_one(Facility, event.facility_pk).organization_pk
+    delivered_to = set(session.exec(select(Lot.organization_pk).where(Lot.event_pk == event.pk)))
+    if not sees_event(actor, facility_holder, delivered_to):
+        raise NotFound(f"No event has the id {event_id!r}.")
+    return shown_to(actor, event_read(session, event))
+
+
+def shown_to(actor: Principal, read: EventRead) -> EventRead:
+    """An event the caller sees, with other organizations' lots redacted (issue 12).
+
+    On a transfer delivered to the caller, the inputs are the sender's lots: only their organization
+    and quantity are shown. On a transfer the caller sent, the lots it made for the receiver show
+    organization, material and quantity. Redacted lots move out of ``inputs`` and ``outputs`` into
+    ``inputs_redacted`` and ``outputs_redacted``, so every item of ``inputs`` and ``outputs`` keeps its id.
+    """
+    hidden_inputs = [item for item in read.inputs if not sees_holder(actor, item.organization)]
+    hidden_outputs = [lot for lot in read.outputs if not sees_holder(actor, lot.organization)]
+    if not hidden_inputs and not hidden_outputs:
+        return read
+    return read.model_copy(
+        update={
+            "inputs": [item for item in read.inputs if sees_holder(actor, item.organization)],
+            "outputs": [lot for lot in read.outputs if sees_holder(actor, lot.organization)],
+            "inputs_redacted": [
+                RedactedInput(organization=item.organization, quantity=item.quantity) for item in hidden_inputs
+            ]
+            or None,
+            "outputs_redacted": [
+                RedactedLot(organization=lot.organization, material=lot.material, quantity=lot.quantity, unit=lot.unit)
+                for lot in hidden_outputs
+            ]
+            or None,
+        }
+    )
 
 
 def _shape(event: Event, facility: str, inputs: list[tuple[Lot, str, Decimal]], outputs: list[LotView]) -> EventRead:

@@ -108,6 +108,22 @@ class InputRead(BaseModel):
     quantity: DecimalOut
 
 
+class RedactedInput(BaseModel):
+    """Another organization's lot consumed by an event the caller sees: who held it, how much; never its id or code."""
+
+    organization: str
+    quantity: DecimalOut
+
+
+class RedactedLot(BaseModel):
+    """A lot made for another organization by an event the caller sees: never its id or code."""
+
+    organization: str
+    material: str
+    quantity: DecimalOut
+    unit: str
+
+
 class EventBatchRead(BaseModel):
     events: list["EventRead"]
 
@@ -121,5 +137,15 @@ class EventRead(BaseModel):
     recorded_at: datetime
     reference: str | None
     status: Literal["recorded", "voided"]
-    inputs: list[InputRead]
-    outputs: list[LotRead]
+    inputs: list[InputRead] = Field(description="The inputs the caller may see.")
+    outputs: list[LotRead] = Field(description="The lots made that the caller may see.")
+    inputs_redacted: list[RedactedInput] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Inputs held by another organization (the sender's lots, on a transfer delivered to the caller).",
+    )
+    outputs_redacted: list[RedactedLot] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Lots made for another organization (a transfer delivered to it).",
+    )

@@ -64,19 +64,32 @@ class LotRead(BaseModel):
 
 
 class TraceNode(BaseModel):
-    kind: Literal["lot", "event"]
+    """A lot, an event, or (kind `organization`) what came from or went to another organization, redacted.
+
+    Another organization's lots and events are never named: where the walk enters another
+    organization it shows one `organization` node per organization and hop, with a synthetic id
+    (`org:<code>:<depth>`), the material and quantity that crossed, and stops there. Upstream, the
+    node also carries the aggregated origin of what came from there, as stored in the caller's lots.
+    """
+
+    kind: Literal["lot", "event", "organization"]
     id: str
     depth: int = Field(description="Events between this node and the lot asked about.")
     code: str | None = None
     organization: str | None = None
-    facility: str
+    facility: str | None = Field(description="Null on `organization` nodes.")
     material: str | None = None
     quantity: DecimalOut | None = None
     unit: str | None = None
     type: str | None = None
     stage: str | None = None
-    status: str
-    occurred_at: datetime
+    status: str | None = Field(description="Null on `organization` nodes.")
+    occurred_at: datetime | None = Field(description="Null on `organization` nodes.")
+    origin: OriginRead | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="`organization` nodes upstream: the origin of what came from there, when it can be told apart.",
+    )
 
 
 class TraceEdge(BaseModel):
