@@ -60,9 +60,21 @@ honest about what nobody has shown (`unknown`).
 
 
 TAGS = [
-    {"name": "answers", "description": "The question buyers and customs lawyers ask, for a lot or a SKU."},
-    {"name": "lots", "description": "Material as recorded: quantity, what is left, and the origin of its rare earths."},
-    {"name": "events", "description": "What happened to material: extracted, received, processed, shipped, voided."},
+    {
+        "name": "answers",
+        "description": "The question buyers and customs lawyers ask, for a lot or a SKU. Every key asks about any SKU; "
+        "lots it may not see are listed without id or code.",
+    },
+    {
+        "name": "lots",
+        "description": "Material as recorded: quantity, what is left, and the origin of its rare earths. Each "
+        "organization's keys see the lots it holds; admins and auditors see all.",
+    },
+    {
+        "name": "events",
+        "description": "What happened to material: extracted, received, processed, shipped, voided. Written at your "
+        "own facilities; read there and where delivered to you.",
+    },
     {
         "name": "attestations",
         "description": "Answers signed by the service and kept unchanged; public keys to verify them.",
