@@ -331,6 +331,23 @@ def test_no_get_names_a_lot_or_event_its_caller_may_not_see(
                     continue
                 named = [secret for secret in hidden if secret in response.text]
                 assert not named, (code, role, path, named, response.text)
+            # Answers: every key asks about any SKU, and sees there only its own organization's lots by id or code.
+            foreign = [lot_id for lot_id, held in chain.lots.items() if held["organization"] != code]
+            foreign += [chain.lots[lot_id]["code"] for lot_id in list(foreign)]
+            answers: list[tuple[str, dict[str, str]]] = []
+            for other in chain.codes:
+                sku = f"/v1/skus/{other}-MOTOR"
+                answers += [(f"{sku}/{view}", {}) for view in ("origin", "compliance", "disclosure", "flows", "report")]
+                answers.append((f"{sku}/disclosure", {"accept": "text/csv"}))
+            answers += [(f"/v1/lots/{lot_id}/{view}", {}) for lot_id in chain.lots for view in ("origin", "compliance")]
+            answers.append(("/v1/attestations", {}))
+            for path, headers in answers:
+                response = client.get(path, headers=caller | headers)
+                if response.status_code != 200:
+                    assert response.status_code == 404, (path, response.text)  # another organization's lot
+                    continue
+                named = [secret for secret in foreign if secret in response.text]
+                assert not named, (code, role, path, named, response.text)
             if sees:
                 listed = {
                     lot["id"] for lot in client.get("/v1/lots", params={"limit": 500}, headers=caller).json()["items"]
