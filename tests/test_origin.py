@@ -638,7 +638,6 @@ def test_stage_marginals_of_nothing_are_empty() -> None:
     ("value", "expected"),
     [
         ("12.5", Decimal("12.5")),
-        (" 12.5 ", Decimal("12.5")),
         ("0.000000000001", Decimal("0.000000000001")),
         ("-3", Decimal("-3")),
         ("9" * MAX_INTEGER_DIGITS, Decimal("9" * MAX_INTEGER_DIGITS)),
@@ -670,6 +669,8 @@ def test_parse_decimal_accepts_plain_decimals(value: object, expected: Decimal) 
         pytest.param("1.", id="trailing-point"),
         pytest.param(".5", id="leading-point"),
         pytest.param("+5", id="plus"),
+        pytest.param(" 12.5 ", id="surrounding-spaces"),
+        pytest.param("5\n", id="final-newline"),
         pytest.param("1_000", id="underscore"),
         pytest.param("1,5", id="comma"),
         pytest.param("0.0000000000001", id="13-places"),
