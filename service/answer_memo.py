@@ -5,6 +5,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 A = TypeVar("A", bound=BaseModel)
@@ -57,3 +58,11 @@ class AnswerMemo(Generic[A]):
         finally:
             with self._lock:
                 self._computing.pop(key, None)
+
+    async def remembered(self, key: Hashable, compute: Callable[[], A]) -> A:
+        """For a route: the remembered answer at once, on the event loop; one not yet known computed in a
+        worker thread (once, see ``get_or_compute``) so that other requests go on meanwhile."""
+        answer = self.get(key)
+        if answer is None:
+            answer = await run_in_threadpool(self.get_or_compute, key, compute)
+        return answer

@@ -17,7 +17,6 @@ from sqlmodel import Session, col
 from service import knowledge, visibility
 from service import origin as engine
 from service.access import OPERATOR, Principal
-from service.answer_memo import AnswerMemo
 from service.db import UTCDateTime, utcnow
 from service.errors import NotFound
 from service.lots import get_lot_view, route_shares, stage_percents
@@ -193,15 +192,11 @@ def ask_sku(
     return SkuQuestion(sku, sku_pk, revision, question, produced_from, produced_to, lots_limit, as_of)
 
 
-def assess_sku(session: Session, asked: SkuQuestion, memo: AnswerMemo[AssessmentRead] | None = None) -> AssessmentRead:
-    """The worst answer of the SKU's production lots; percentages mass-weighted over them."""
-
-    def compute() -> AssessmentRead:
-        lots = production_lots(session, asked.sku_pk, asked.produced_from, asked.produced_to, asked.as_of)
-        windowed = bool(asked.produced_from or asked.produced_to)
-        return _assess_lots(asked.sku, asked.question, lots, asked.lots_limit, asked.as_of, windowed=windowed)
-
-    return memo.get_or_compute(asked.key, compute) if memo is not None else compute()
+def assess_sku(session: Session, asked: SkuQuestion) -> AssessmentRead:
+    """The worst answer of the SKU's production lots; percentages mass-weighted over them (computed afresh)."""
+    lots = production_lots(session, asked.sku_pk, asked.produced_from, asked.produced_to, asked.as_of)
+    windowed = bool(asked.produced_from or asked.produced_to)
+    return _assess_lots(asked.sku, asked.question, lots, asked.lots_limit, asked.as_of, windowed=windowed)
 
 
 def as_seen_by(answer: AssessmentRead, actor: Principal) -> AssessmentRead:

@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import Query, Request
-from fastapi.concurrency import run_in_threadpool
 
 from service import assessments, knowledge
 from service.answer_memo import AnswerMemo
@@ -96,8 +95,6 @@ async def assess_sku(
         request, assessments.ask_sku, session, sku, question, produced_from, produced_to, lots_limit, as_of
     )
     memo: AnswerMemo[AssessmentRead] = request.app.state.answers
-    answer = memo.get(asked.key)
-    if answer is None:
-        answer = await run_in_threadpool(assessments.assess_sku, session, asked, memo)
+    answer = await memo.remembered(asked.key, lambda: assessments.assess_sku(session, asked))
     # Remembered whole for every caller; what this caller may not see is hidden from its copy only.
     return assessments.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)

@@ -4,7 +4,6 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import Query, Request
-from fastapi.concurrency import run_in_threadpool
 
 from service import judging, knowledge
 from service.answer_memo import AnswerMemo
@@ -91,8 +90,6 @@ async def sku_compliance(
     def compute() -> ComplianceRead:
         return judging.sku_compliance(session, sku, sku_pk, rules, day, lots_limit, as_of)
 
-    answer = memo.get(key)
-    if answer is None:
-        answer = await run_in_threadpool(memo.get_or_compute, key, compute)
+    answer = await memo.remembered(key, compute)
     # Remembered whole for every caller; what this caller may not see is hidden from its copy only.
     return judging.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)
