@@ -18,7 +18,6 @@ from service import knowledge, visibility
 from service import origin as engine
 from service.access import OPERATOR, Principal
 from service.db import UTCDateTime, utcnow
-from service.errors import NotFound
 from service.lots import get_lot_view, route_shares, stage_percents
 from service.models import Lot, Organization
 from service.numbers import format_kg, format_percent
@@ -97,9 +96,7 @@ def assess_lot(
 
     A lot the actor may not see is not found, exactly like one that does not exist.
     """
-    view = get_lot_view(session, lot_id)
-    if not visibility.sees_lot(actor, view.lot.organization_pk):
-        raise NotFound(f"No lot has the id {lot_id!r}.")
+    view = get_lot_view(session, lot_id, actor)
     if as_of is not None and view.lot.recorded_at > as_of:
         raise knowledge.not_known(f"lot has the id {lot_id!r}", as_of)
     weighed = weigh([view.lot.origin], question)
@@ -205,16 +202,8 @@ def as_seen_by(answer: AssessmentRead, actor: Principal) -> AssessmentRead:
     Applied per request to the answer as remembered (which stays whole, shared by every caller): an
     answer with nothing to hide is the same object, and only one with something to hide is copied.
     """
-    lots = answer.lots
-    if not lots or visibility.sees_everything(actor):
-        return answer
-    if all(visibility.sees_holder(actor, lot.organization) for lot in lots):
-        return answer
-    shown = [
-        lot if visibility.sees_holder(actor, lot.organization) else lot.model_copy(update={"id": None, "code": None})
-        for lot in lots
-    ]
-    return answer.model_copy(update={"lots": shown})
+    shown = visibility.lots_seen_by(answer.lots or [], actor)
+    return answer if shown is None else answer.model_copy(update={"lots": shown})
 
 
 def _assess_lots(

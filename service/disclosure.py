@@ -76,13 +76,8 @@ def disclosure(sku: str, as_of: datetime, lots: Sequence[ProductionLot]) -> Disc
 
 def as_seen_by(found: DisclosureRead, actor: Principal) -> DisclosureRead:
     """The disclosure as ``actor`` may read it: the lots it may not see without id or code (the same object if none)."""
-    if visibility.sees_everything(actor) or all(visibility.sees_holder(actor, lot.organization) for lot in found.lots):
-        return found
-    lots = [
-        lot if visibility.sees_holder(actor, lot.organization) else lot.model_copy(update={"id": None, "code": None})
-        for lot in found.lots
-    ]
-    return found.model_copy(update={"lots": lots})
+    shown = visibility.lots_seen_by(found.lots, actor)
+    return found if shown is None else found.model_copy(update={"lots": shown})
 
 
 def sku_flows(lots: Sequence[ProductionLot]) -> Flows:

@@ -7,7 +7,15 @@ and "no lot" when named as an input. Answers about a SKU stay readable by every 
 another organization's lots without id or code.
 """
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from service.access import READ_AUDIT, Principal
+from service.schemas import LotAnswer
+from service.schemas.disclosure import DisclosureLot
+
+# The lots an answer lists (a SKU answer's, a disclosure's): each names its holder.
+L = TypeVar("L", LotAnswer, DisclosureLot)
 
 
 def sees_everything(actor: Principal) -> bool:
@@ -29,3 +37,14 @@ def sees_event(actor: Principal, facility_holder_pk: int, delivered_to: set[int]
     """An event is seen at its own facility's organization, and by the organizations a transfer delivered to."""
     own = actor.organization_pk == facility_holder_pk or actor.organization_pk in delivered_to
     return sees_everything(actor) or own
+
+
+def lots_seen_by(lots: Sequence[L], actor: Principal) -> list[L] | None:
+    """An answer's listed lots as ``actor`` may read them: those it may not see without ``id`` and ``code``.
+
+    None when nothing is hidden, so that a remembered answer is given as it is, not copied.
+    """
+    if sees_everything(actor) or all(sees_holder(actor, lot.organization) for lot in lots):
+        return None
+    hidden = {"id": None, "code": None}
+    return [lot if sees_holder(actor, lot.organization) else lot.model_copy(update=hidden) for lot in lots]
