@@ -24,7 +24,7 @@ from service.errors import NotFound, invalid
 from service.models import CustomRule, EventInput, Lot, Organization, Price, Sku
 from service.numbers import format_decimal, format_percent
 from service.questions import Answer, worst
-from service.rules import Rule, RuleVersion, get_rule, list_rules
+from service.rules import Rule, RuleVersion, get_rule, list_rules, tested_as_written
 from service.schemas import ComplianceRead, JudgedLot, ReasonRead, RuleResult, is_code, is_id
 from service.skus import SKU_CALLED, no_sku
 
@@ -186,14 +186,7 @@ def rule_result(
     result = RuleResult(
         rule=rule.id,
         title=rule.title,
-        version=version.version,
-        in_force=version.in_force,
-        basis=version.basis,
-        countries=list(version.countries),
-        stages=list(version.stages),
-        elements=list(version.elements) if version.elements is not None else None,
-        threshold_percent=format_decimal(version.threshold_percent),
-        threshold_inclusive=version.threshold_inclusive,
+        **tested_as_written(version),
         answer=decided.answer,
         share_percent=_percent(decided.share_percent),
         unknown_percent=_percent(decided.unknown_percent),

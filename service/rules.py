@@ -166,6 +166,20 @@ def create_rule(session: Session, body: RuleCreate, context: WriteContext) -> Ru
     return _rule(document, builtin=False)
 
 
+def tested_as_written(version: RuleVersion) -> dict[str, Any]:
+    """A version's test as answers and rule reads write it (``RuleVersionRead`` and ``RuleResult`` share it)."""
+    return {
+        "version": version.version,
+        "in_force": version.in_force,
+        "countries": list(version.countries),
+        "stages": list(version.stages),
+        "elements": None if version.elements is None else list(version.elements),
+        "basis": version.basis,
+        "threshold_percent": format_decimal(version.threshold_percent),
+        "threshold_inclusive": version.threshold_inclusive,
+    }
+
+
 def to_read(rule: Rule) -> RuleRead:
     return RuleRead(
         id=rule.id,
@@ -176,16 +190,9 @@ def to_read(rule: Rule) -> RuleRead:
         builtin=rule.builtin,
         versions=[
             RuleVersionRead(
-                version=v.version,
+                **tested_as_written(v),
                 effective_from=v.effective_from,
                 effective_to=v.effective_to,
-                in_force=v.in_force,
-                countries=list(v.countries),
-                stages=list(v.stages),
-                elements=None if v.elements is None else list(v.elements),
-                basis=v.basis,
-                threshold_percent=format_decimal(v.threshold_percent),
-                threshold_inclusive=v.threshold_inclusive,
                 subject_materials=None if v.subject_materials is None else list(v.subject_materials),
                 exemptions=[dict(pattern) for pattern in v.exemptions],
             )
