@@ -19,6 +19,8 @@ from service.api import (
     compliance,
     contract,
     disclosure,
+    epcis_capture,
+    epcis_events,
     events,
     health,
     jwks,
@@ -82,6 +84,10 @@ TAGS = [
     {
         "name": "disclosure",
         "description": "For auditors: the s.857 disclosure, the flow of rare earths, a printable report.",
+    },
+    {
+        "name": "epcis",
+        "description": "GS1 EPCIS 2.0: capture EPCIS documents as Lodestone events; query and export events as EPCIS.",
     },
     {"name": "rules", "description": "Compliance rules with dated versions: built-in (rules.json) and custom (admin)."},
     {"name": "organizations", "description": "Companies that hold facilities, lots and SKUs."},
@@ -175,6 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         attestations.router,
         jwks.router,
         disclosure.router,
+        epcis_capture.router,
+        epcis_events.router,
         contract.router,
     ):
         app.include_router(router)

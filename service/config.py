@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1024 * 1024, description="Largest request body accepted.")
     sqlite_busy_timeout_ms: int = Field(30_000, description="How long a SQLite writer waits for the lock.")
+    epcis_id_base: str = Field(
+        "urn:lodestone:",
+        pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$",
+        description="Prefix of the EPCIS identifiers of facilities, organizations and lots without a GLN "
+        "(`{base}facility/{code}`, `{base}org/{code}`, `{base}lot/{organization}/{code}`): set it to a URI "
+        "you control, once; exported identifiers must never change.",
+    )
+    epcis_schema: Path | None = Field(
+        None,
+        description="The EPCIS 2.0 JSON schema captures are validated against; default: the copy `make install` "
+        "puts in the virtual environment (`share/lodestone/epcis-json-schema.json`).",
+    )
     reads_on_event_loop: bool | None = Field(
         None,
         description="Run reads' database work on the event loop; unset: yes on SQLite, no on PostgreSQL "

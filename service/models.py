@@ -30,18 +30,20 @@ def _unique_ignoring_case(table: str, code: str, *within: str) -> sa.Index:
 
 class Organization(SQLModel, table=True):
     __tablename__ = "organization"
-    __table_args__ = (_unique_ignoring_case("organization", "code"),)
+    __table_args__ = (_unique_ignoring_case("organization", "code"), sa.Index("uq_organization_gln", "gln", unique=True))
 
     pk: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     country: str = Field(max_length=2)
     created_at: datetime = _timestamp()
+    # A GS1 Global Location Number (13 digits): the party's identifier in EPCIS documents.
+    gln: str | None = Field(default=None, max_length=13)
 
 
 class Facility(SQLModel, table=True):
     __tablename__ = "facility"
-    __table_args__ = (_unique_ignoring_case("facility", "code"),)
+    __table_args__ = (_unique_ignoring_case("facility", "code"), sa.Index("uq_facility_gln", "gln", unique=True))
 
     pk: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
@@ -49,6 +51,8 @@ class Facility(SQLModel, table=True):
     organization_pk: int = Field(foreign_key="organization.pk", index=True)
     country: str = Field(max_length=2, index=True)
     created_at: datetime = _timestamp()
+    # A GS1 Global Location Number (13 digits): the location's identifier in EPCIS documents.
+    gln: str | None = Field(default=None, max_length=13)
 
 
 class FacilityStage(SQLModel, table=True):
@@ -108,6 +112,7 @@ class Lot(SQLModel, table=True):
         sa.UniqueConstraint("organization_pk", "code"),
         _unique_ignoring_case("lot", "code", "organization_pk"),
         sa.CheckConstraint("CAST(remaining AS TEXT) NOT LIKE '-%'", name="remaining_not_negative"),
+        sa.Index("ix_lot_facility_pk_epc_class", "facility_pk", "epc_class"),
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -136,6 +141,8 @@ class Lot(SQLModel, table=True):
     # exactly, so a later transfer from that lot starts from the exact amount, not a rounded one.
     value_amount: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
     value_currency: str | None = Field(default=None, max_length=3)
+    # The EPCIS class the lot was captured under (an LGTIN, a Digital Link, any URI), exported verbatim.
+    epc_class: str | None = Field(default=None, max_length=500)
 
 
 class Price(SQLModel, table=True):
@@ -282,3 +289,36 @@ class Supplier(SQLModel, table=True):
     @property
     def key(self) -> tuple[int, int]:
         return self.organization_pk, self.supplier_pk
+
+
+class EpcisCapture(SQLModel, table=True):
+    """A finished EPCIS capture job: who sent the document and which Lodestone event each EPCIS event became."""
+
+    __tablename__ = "epcis_capture"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=36, unique=True)
+    created_at: datetime = _timestamp()
+    finished_at: datetime = _timestamp()
+    key_id: str | None = Field(default=None, max_length=36)
+    organization: str | None = Field(default=None, max_length=64, index=True)
+    # [{"eventID": ..., "event": <Lodestone event id or null>, "created": bool}, ...] in document order.
+    events: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+
+
+class EpcisEvent(SQLModel, table=True):
+    """A captured EPCIS event, kept as sent (exact JSON text) so that export returns it unchanged.
+
+    ``hash`` is its CBV 2.0 event hash: the same eventID sent again is a no-op when the hash agrees,
+    a conflict when it does not. ``declaration`` is the error declaration that voided it, as sent.
+    """
+
+    __tablename__ = "epcis_event"
+
+    pk: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=500, unique=True)
+    hash: str = Field(max_length=100)
+    event_pk: int = Field(foreign_key="event.pk", unique=True)
+    capture_pk: int = Field(foreign_key="epcis_capture.pk")
+    document: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    declaration: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
