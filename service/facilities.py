@@ -32,6 +32,7 @@ def _reads(session: Session, rows: list[tuple[Facility, Organization]]) -> list[
             organization=o.code,
             country=f.country,
             stages=stages.get(f.pk or 0, []),  # type: ignore[arg-type]
+            gln=f.gln,
             created_at=f.created_at,
         )
         for f, o in rows
@@ -67,8 +68,15 @@ def create_facility(session: Session, body: FacilityCreate, actor: Principal = O
     actor.require_own(org.pk or 0, "register facilities")
     if find_facility(session, body.code) is not None:
         raise Conflict(f"A facility with the code {body.code!r} already exists (codes ignore case).")
+    if body.gln is not None and session.exec(select(Facility).where(Facility.gln == body.gln)).first():
+        raise Conflict(f"Another facility already has the GLN {body.gln}.")
     facility = Facility(
-        code=body.code, name=body.name, organization_pk=org.pk or 0, country=body.country, created_at=utcnow()
+        code=body.code,
+        name=body.name,
+        organization_pk=org.pk or 0,
+        country=body.country,
+        gln=body.gln,
+        created_at=utcnow(),
     )
     session.add(facility)
     session.flush()

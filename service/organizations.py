@@ -11,7 +11,7 @@ from service.schemas import OrganizationCreate, OrganizationRead, Page, is_code
 
 
 def to_read(org: Organization) -> OrganizationRead:
-    return OrganizationRead(code=org.code, name=org.name, country=org.country, created_at=org.created_at)
+    return OrganizationRead(code=org.code, name=org.name, country=org.country, gln=org.gln, created_at=org.created_at)
 
 
 def is_organization(code: str) -> sa.ColumnElement[bool]:
@@ -43,7 +43,9 @@ def referenced_organization(session: Session, code: str, field: str = "organizat
 def create_organization(session: Session, body: OrganizationCreate) -> OrganizationRead:
     if find_organization(session, body.code) is not None:
         raise Conflict(f"An organization with the code {body.code!r} already exists (codes ignore case).")
-    org = Organization(code=body.code, name=body.name, country=body.country, created_at=utcnow())
+    if body.gln is not None and session.exec(select(Organization).where(Organization.gln == body.gln)).first():
+        raise Conflict(f"Another organization already has the GLN {body.gln}.")
+    org = Organization(code=body.code, name=body.name, country=body.country, gln=body.gln, created_at=utcnow())
     session.add(org)
     session.flush()
     return to_read(org)

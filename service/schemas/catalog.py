@@ -4,13 +4,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import Code, Contract, Country, Gtin, Name, Stage
+from service.schemas.common import Code, Contract, Country, Gln, Gtin, Name, Stage
 
 
 class OrganizationCreate(Contract):
     code: Code
     name: Name
     country: Country
+    gln: Gln | None = None
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"code": "LYNAS", "name": "Lynas Rare Earths", "country": "AU"}]}
@@ -21,6 +22,7 @@ class OrganizationRead(BaseModel):
     code: str
     name: str
     country: str
+    gln: str | None = Field(None, exclude_if=lambda v: v is None)
     created_at: datetime
 
 
@@ -30,6 +32,7 @@ class FacilityCreate(Contract):
     organization: Code
     country: Country
     stages: list[Stage] = Field(description="Stages performed here; empty for a warehouse.")
+    gln: Gln | None = None
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -52,6 +55,7 @@ class FacilityRead(BaseModel):
     organization: str
     country: str
     stages: list[Stage]
+    gln: str | None = Field(None, exclude_if=lambda v: v is None)
     created_at: datetime
 
 

@@ -74,6 +74,12 @@ def check_gtin(value: str) -> str:
     return value
 
 
+def check_gln(value: str) -> str:
+    if len(value) != 13 or not value.isascii() or not value.isdigit() or not ean.is_valid(value):
+        raise ValueError("must be a GLN: 13 digits with a valid GS1 check digit")
+    return value
+
+
 def check_timestamp(value: object) -> object:
     """An RFC 3339 string (or a ``datetime`` built in Python): never epoch seconds, a bare date, no offset."""
     if isinstance(value, datetime) or (isinstance(value, str) and _TIMESTAMP_RE.fullmatch(value)):
@@ -110,6 +116,14 @@ Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterVal
 RouteValue = Annotated[str, AfterValidator(check_route_value)]
 Currency = Annotated[str, AfterValidator(check_currency), Field(examples=["USD"])]
 Gtin = Annotated[str, AfterValidator(check_gtin)]
+Gln = Annotated[
+    str,
+    AfterValidator(check_gln),
+    Field(
+        description="GS1 Global Location Number (13 digits): the identifier EPCIS documents use; unique.",
+        examples=["0614141008889"],
+    ),
+]
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(check_timestamp),
