@@ -87,3 +87,23 @@ class Invalid(LodestoneError):
 def invalid(field_name: str, message: str) -> Invalid:
     """A 422 naming one field, e.g. ``outputs.0.quantity``."""
     return Invalid(f"{field_name}: {message}", [FieldError(field_name, message)])
+
+
+class SchemaInvalid(Invalid):
+    """An EPCIS document the EPCIS 2.0.1 JSON schema refuses (GS1 would say 400 ValidationException)."""
+
+    title = "Not a valid EPCIS 2.0 document"
+    slug = "epcis-schema"
+
+
+class NotMappable(Invalid):
+    """A valid EPCIS event that Lodestone cannot record: an unsupported type, a missing facility or composition."""
+
+    title = "EPCIS event Lodestone cannot record"
+    slug = "epcis-not-mappable"
+
+
+class UnsupportedMediaType(LodestoneError):
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"

@@ -118,3 +118,40 @@ def client(settings: Settings) -> Iterator[TestClient]:
     ) as test_client:
         yield test_client
     app.state.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_second_database() -> Iterator[str]:
+    """A second PostgreSQL database, for tests that carry data from one service to another."""
+    name = f"{PG_TEST_DATABASE}_second"
+    url = create_pg_database(name)
+    _migrate(url)
+    yield url
+    drop_pg_database(name)
+
+
+@pytest.fixture
+def second_settings(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Another empty database of the same backend as ``settings``, with its own signing key."""
+    folder = tmp_path / "second"
+    folder.mkdir()
+    if database_url.startswith("sqlite"):
+        path = folder / "lodestone.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_second_database")
+        empty_tables(url)
+    signing_key = folder / "signing-key.pem"
+    ensure_key_file(signing_key)
+    return Settings(database_url=url, admin_key=ADMIN_KEY, signing_key=signing_key)
+
+
+@pytest.fixture
+def second_client(second_settings: Settings) -> Iterator[TestClient]:
+    app = create_app(second_settings)
+    with TestClient(
+        app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False
+    ) as test_client:
+        yield test_client
+    app.state.engine.dispose()

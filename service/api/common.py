@@ -15,6 +15,7 @@ _DESCRIPTIONS = {
     404: "No such resource.",
     409: "Conflicts with what is recorded.",
     413: "The body is larger than 1 MiB.",
+    415: "Not a media type this route reads (EPCIS capture: application/json or application/ld+json).",
     422: "Well-formed but invalid; `errors` names the fields. Nothing was recorded.",
     503: "Cannot be done now: the detail says what the operator must do.",
 }

@@ -7,7 +7,7 @@ no exponent and no trailing zeros (also the event hash's canonical form of a num
 from decimal import Decimal
 from typing import Any
 
-import simplejson
+import simplejson  # type: ignore[import-untyped]  # no stubs; two calls, typed here
 
 
 def plain(number: Decimal) -> Decimal:

@@ -1,6 +1,7 @@
 """Recording, voiding and reading events: lock inputs, consume, compute, store."""
 
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 
@@ -31,20 +32,35 @@ from service.skus import touch_skus
 from service.visibility import sees_event, sees_holder
 
 
+Locate = Callable[[int, LodestoneError], LodestoneError]
+
+
 def record_event(session: Session, body: EventCreate, tolerance: Fraction, actor: Principal = OPERATOR) -> EventRead:
     """Check, consume, compute each output's origin and store everything in the caller's transaction."""
-    return _record_all(session, [body], tolerance, actor, located=False)[0]
+    return _record_all(session, [body], tolerance, actor, locate=None)[0]
+
+
+def _in_batch(index: int, exc: LodestoneError) -> LodestoneError:
+    return exc.at(f"events.{index}")
 
 
 def record_batch(
-    session: Session, bodies: list[EventCreate], tolerance: Fraction, actor: Principal = OPERATOR
+    session: Session,
+    bodies: list[EventCreate],
+    tolerance: Fraction,
+    actor: Principal = OPERATOR,
+    locate: Locate = _in_batch,
 ) -> list[EventRead]:
-    """Record events in order in the caller's transaction; the first refusal names its index and refuses all."""
-    return _record_all(session, bodies, tolerance, actor, located=True)
+    """Record events in order in the caller's transaction; the first refusal, ``locate``d, refuses them all.
+
+    ``locate`` names where in the request the refused event was (``events.3`` of a batch by default;
+    an EPCIS capture names the place in its document).
+    """
+    return _record_all(session, bodies, tolerance, actor, locate=locate)
 
 
 def _record_all(
-    session: Session, bodies: list[EventCreate], tolerance: Fraction, actor: Principal, *, located: bool
+    session: Session, bodies: list[EventCreate], tolerance: Fraction, actor: Principal, *, locate: Locate | None
 ) -> list[EventRead]:
     """Check and compute every event in order against what the events before it made, then write them all.
 
@@ -59,9 +75,9 @@ def _record_all(
         try:
             recorded.append(_record(lookups, writes, body, tolerance, actor))
         except LodestoneError as exc:
-            if not located:
+            if locate is None:
                 raise
-            raise exc.at(f"events.{index}") from None
+            raise locate(index, exc) from None
     writes.store(session)
     touch_skus(session, {made.lot.sku_pk for made in writes.lots})
     return recorded
