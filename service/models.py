@@ -30,7 +30,10 @@ def _unique_ignoring_case(table: str, code: str, *within: str) -> sa.Index:
 
 class Organization(SQLModel, table=True):
     __tablename__ = "organization"
-    __table_args__ = (_unique_ignoring_case("organization", "code"), sa.Index("uq_organization_gln", "gln", unique=True))
+    __table_args__ = (
+        _unique_ignoring_case("organization", "code"),
+        sa.Index("uq_organization_gln", "gln", unique=True),
+    )
 
     pk: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)

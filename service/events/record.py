@@ -31,7 +31,6 @@ from service.schemas.events import RedactedInput, RedactedLot
 from service.skus import touch_skus
 from service.visibility import sees_event, sees_holder
 
-
 Locate = Callable[[int, LodestoneError], LodestoneError]
 
 
