@@ -121,6 +121,7 @@ class _Run:
         sent_id = event.get("eventID")
         event_id = sent_id if isinstance(sent_id, str) else digest
         if "errorDeclaration" in event:
+            self.mapper.check_supported(event, at)
             self.flush()
             self._declare(at, event_id, digest, event)
             return

@@ -140,7 +140,9 @@ class Mapper:
         return default
 
     # -- the event ---------------------------------------------------------------------------------------
-    def map(self, event: dict[str, Any], at: str) -> Mapped:
+    @staticmethod
+    def check_supported(event: dict[str, Any], at: str) -> None:
+        """What no Lodestone event can stand for, whatever the rest says: other event types, serial numbers."""
         kind = event.get("type")
         if kind not in ("ObjectEvent", "TransformationEvent"):
             raise _refuse(f"{at}.type", f"event type {kind!r} is not supported by Lodestone (only ObjectEvent and "
@@ -152,6 +154,10 @@ class Mapper:
                     "instance-level EPCs are not supported; Lodestone tracks lots: send quantityList with a "
                     "lot-level epcClass",
                 )
+
+    def map(self, event: dict[str, Any], at: str) -> Mapped:
+        self.check_supported(event, at)
+        kind = event.get("type")
         explicit = self.ext.get(event, "eventType")
         biz_step = cbv_word(event.get("bizStep"), "BizStep")
         action = event.get("action")
