@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.config import Settings
+from service.epcis import GS1_CONTEXT
 from tests.helpers import event, lot_input, post_ok
 
 ROLES = ("admin", "manager", "recorder", "auditor", "viewer")
@@ -80,6 +81,26 @@ def listed_supplier(world: World) -> str:
     code = fresh_organization(world)
     post_ok(world.client, "/v1/organizations/OWN/suppliers", {"organization": code})
     return code
+
+
+def epcis_extraction(world: World, facility: str) -> dict[str, Any]:
+    """An EPCIS document recording one new extraction at the facility (by its URI under the default base)."""
+    return {
+        "@context": [GS1_CONTEXT, {"ls": "urn:lodestone:epcis:1:"}],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2025-06-01T00:00:00Z",
+        "epcisBody": {"eventList": [{
+            "type": "ObjectEvent", "eventTime": "2025-06-01T00:00:00Z", "eventTimeZoneOffset": "+00:00",
+            "action": "ADD", "bizStep": "commissioning", "bizLocation": {"id": f"urn:lodestone:facility/{facility}"},
+            "quantityList": [{"epcClass": f"urn:lodestone:lot/X/{unique('EP')}", "quantity": 5, "uom": "KGM"}],
+            "ilmd": {"ls:lots": [{"ls:material": "ore", "ls:composition": {"ls:Nd": "1"}}]},
+        }]},
+    }  # fmt: skip
+
+
+def captured_job(world: World) -> str:
+    answer = world.client.post("/v1/epcis/capture", json=epcis_extraction(world, "OWN-MINE"))
+    assert answer.status_code == 202, answer.text
+    return str(answer.headers["location"])
 
 
 def fresh_date() -> str:
@@ -197,6 +218,15 @@ MATRIX = [
     Cell("list prices", "GET", lambda w: "/v1/prices", EVERYONE),
     Cell("record price", "POST", lambda w: "/v1/prices", ADMIN, 201,
          lambda w: {"element": "Dy", "currency": "USD", "price_per_kg": "250", "valid_from": fresh_date()}),
+    Cell("capture EPCIS at own facility", "POST", lambda w: "/v1/epcis/capture", WRITERS, 202,
+         lambda w: epcis_extraction(w, "OWN-MINE")),
+    Cell("capture EPCIS at another's facility", "POST", lambda w: "/v1/epcis/capture", ADMIN, 202,
+         lambda w: epcis_extraction(w, "OTHER-MINE")),
+    Cell("EPCIS capture options", "OPTIONS", lambda w: "/v1/epcis/capture", EVERYONE, 204),
+    Cell("list EPCIS capture jobs", "GET", lambda w: "/v1/epcis/capture", MATERIAL),
+    # Sent with the operator's key: admins and auditors read it; an organization's keys find no such job.
+    Cell("get the operator's capture job", "GET", captured_job, AUDIT,
+         refused=(("manager", 404), ("recorder", 404), ("viewer", 403))),
     Cell("read audit", "GET", lambda w: "/v1/audit", AUDIT),
     Cell("verify audit", "GET", lambda w: "/v1/audit/verify", AUDIT),
 ]  # fmt: skip
@@ -210,7 +240,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else dict(cell.refused).get(role, 403)
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 290
+    assert cells == len(MATRIX) * len(ROLES) == 315
     print(f"role matrix: {cells} cells asserted")
 
 

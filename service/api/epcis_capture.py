@@ -9,7 +9,7 @@ from service import audit
 from service.access import Principal
 from service.api.catalog import Cursor, Limit
 from service.api.common import problems, v1_router, write_problems
-from service.api.deps import Reader, SessionDep, SettingsDep, WriteContextDep, Writer, run_database_work
+from service.api.deps import MaterialReader, Reader, SessionDep, SettingsDep, WriteContextDep, Writer, run_database_work
 from service.audit import WriteContext
 from service.config import Settings
 from service.epcis import capture as capturing
@@ -146,7 +146,7 @@ def capture_options(_actor: Reader) -> Response:
 
 
 @router.get("/epcis/capture/{id}", summary="Get a capture job", responses=problems(404))
-def get_capture(id: CaptureId, session: SessionDep, actor: Reader) -> CaptureRead:
+def get_capture(id: CaptureId, session: SessionDep, actor: MaterialReader) -> CaptureRead:
     """A finished capture job: when it ran and which Lodestone event each EPCIS event became.
 
     Admin and auditor keys read every job; other keys only their own organization's (another's is not found).
@@ -156,7 +156,7 @@ def get_capture(id: CaptureId, session: SessionDep, actor: Reader) -> CaptureRea
 
 @router.get("/epcis/capture", summary="List capture jobs", responses=problems(422))
 def list_captures(
-    session: SessionDep, actor: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    session: SessionDep, actor: MaterialReader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[CaptureRead]:
     """Capture jobs the key may read, oldest first."""
     return capturing.list_captures(session, actor, limit, cursor)
