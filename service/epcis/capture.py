@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from sqlmodel import Session, col, select, update
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from service.access import Principal
 from service.config import Settings
@@ -87,9 +88,17 @@ def capture(session: Session, document: Any, settings: Settings, actor: Principa
     )
     session.add(job)
     session.flush()
-    run = _Run(session, settings, actor, job, context_namespaces(document.get("@context")))
-    for index, event in enumerate(events):
-        run.take(index, f"{events_at}.{index}", event)
+    namespaces = context_namespaces(document.get("@context"))
+    digests = [event_hash(event, namespaces) for event in events]
+    run = _Run(session, settings, actor, job, namespaces)
+    run.held_hashes(
+        [
+            event["eventID"] if isinstance(event.get("eventID"), str) else d
+            for event, d in zip(events, digests, strict=True)
+        ]
+    )
+    for index, (event, digest) in enumerate(zip(events, digests, strict=True)):
+        run.take(index, f"{events_at}.{index}", event, digest)
     run.flush()
     job.events = [entry.model_dump() for entry in run.results]
     job.finished_at = utcnow()
@@ -112,12 +121,17 @@ class _Run:
         self.mapper = Mapper(session, namespaces, settings.epcis_id_base)
         self.pending: list[_Pending] = []
         self.hashes: dict[str, str] = {}
+        self.held: dict[str, str] = {}
         self.results: list[CapturedEvent] = []
         self.recorded: list[str] = []
         self.voided: list[str] = []
 
-    def take(self, index: int, at: str, event: Any) -> None:
-        digest = event_hash(event, self.namespaces)
+    def held_hashes(self, event_ids: list[str]) -> None:
+        """The hashes of the events already held under the document's eventIDs, in one query."""
+        query = select(EpcisEvent.event_id, EpcisEvent.hash).where(col(EpcisEvent.event_id).in_(set(event_ids)))
+        self.held = dict(self.session.exec(query).all())
+
+    def take(self, index: int, at: str, event: Any, digest: str) -> None:
         sent_id = event.get("eventID")
         event_id = sent_id if isinstance(sent_id, str) else digest
         if "errorDeclaration" in event:
@@ -125,7 +139,7 @@ class _Run:
             self.flush()
             self._declare(at, event_id, digest, event)
             return
-        held = self.hashes.get(event_id) or self._held_hash(event_id)
+        held = self.hashes.get(event_id) or self.held.get(event_id)
         if held is not None:
             if held != digest:
                 raise Conflict(
@@ -164,10 +178,9 @@ class _Run:
             for lot, epc_class in zip(read.outputs, item.mapped.epc_classes, strict=False)
         ]
         if classes:
-            for entry in classes:
-                self.session.execute(
-                    update(Lot).where(col(Lot.id) == entry["lot_id"]).values(epc_class=entry["epc_class"])
-                )
+            table = Lot.__table__  # type: ignore[attr-defined]
+            statement = sa.update(table).where(table.c.id == sa.bindparam("lot_id"))
+            self.session.connection().execute(statement.values(epc_class=sa.bindparam("epc_class")), classes)
         self.session.add_all(
             EpcisEvent(
                 event_id=item.event_id,
@@ -214,9 +227,6 @@ class _Run:
         self.session.flush()
         self.voided.append(lodestone.id)
         self.results.append(CapturedEvent(eventID=event_id, event=lodestone.id, created=True, action="voided"))
-
-    def _held_hash(self, event_id: str) -> str | None:
-        return self.session.exec(select(EpcisEvent.hash).where(EpcisEvent.event_id == event_id)).first()
 
     def _lodestone_id(self, event_id: str) -> str | None:
         query = select(Event.id).join(EpcisEvent, col(EpcisEvent.event_pk) == col(Event.pk))

@@ -111,23 +111,41 @@ class Mapper:
         self.base = base
         # Lots made by events mapped but not yet recorded: (facility pk, epcClass) -> (organization, code, unit).
         self.made: dict[tuple[int, str], tuple[str, str, str]] = {}
+        # A document names the same few places again and again: each is looked up once.
+        self._facilities: dict[tuple[str, str], Facility | None] = {}
+        self._organizations: dict[int, Organization | None] = {}
+        self._stage_sets: dict[int, set[str]] = {}
 
     def remember(self, mapped: Mapped) -> None:
         """The lots a mapped event will make, so later events of the document may consume them by class."""
         body = mapped.body
         if body is None:
             return
-        facility = find_facility(self.session, body.facility)
+        facility = self._facility_by("code", body.facility)
         for output, epc_class in zip(body.outputs, mapped.epc_classes, strict=False):
-            where = find_facility(self.session, output.facility) if output.facility else facility
+            where = self._facility_by("code", output.facility) if output.facility else facility
             if where is None or facility is None:
                 continue
-            organization = self.session.get(Organization, where.organization_pk)
+            organization = self._organization(where.organization_pk)
             unit: str = output.unit or "kg"
             if body.type == "transfer" and body.inputs:
                 unit = self._input_unit(body.inputs[0].lot, body.inputs[0].lot_code, unit)
             if organization is not None:
                 self.made[(where.pk or 0, epc_class)] = (organization.code, output.code, unit)
+
+    def _facility_by(self, kind: str, value: str) -> Facility | None:
+        key = (kind, value if kind == "gln" else value.lower())
+        if key not in self._facilities:
+            if kind == "gln":
+                self._facilities[key] = self.session.exec(select(Facility).where(Facility.gln == value)).first()
+            else:
+                self._facilities[key] = find_facility(self.session, value)
+        return self._facilities[key]
+
+    def _organization(self, pk: int) -> Organization | None:
+        if pk not in self._organizations:
+            self._organizations[pk] = self.session.get(Organization, pk)
+        return self._organizations[pk]
 
     def forget(self) -> None:
         """Once recorded, the lots are found in the database."""
@@ -416,7 +434,7 @@ class Mapper:
         if active or held:
             return (active or held)[0]
         parsed = parse_lot_class(epc_class, self.base)
-        organization = self.session.get(Organization, facility.organization_pk)
+        organization = self._organization(facility.organization_pk)
         code: str | None = None
         if parsed.code is not None and organization is not None and parsed.organization == organization.code:
             code = parsed.code
@@ -567,17 +585,21 @@ class Mapper:
             raise _refuse(at, str(exc)) from None
         facility: Facility | None = None
         if place is not None and place.gln is not None:
-            facility = self.session.exec(select(Facility).where(Facility.gln == place.gln)).first()
+            facility = self._facility_by("gln", place.gln)
             if facility is None:
                 raise _refuse(at, f"no facility has GLN {place.gln}")
         elif place is not None and place.facility is not None:
-            facility = find_facility(self.session, place.facility)
+            facility = self._facility_by("code", place.facility)
         if facility is None:
             raise _refuse(at, f"no facility is identified by {uri!r} (give it a GLN, or use {self.base}facility/CODE)")
         return facility
 
     def _stages(self, facility: Facility) -> set[str]:
-        return set(self.session.exec(select(FacilityStage.stage).where(FacilityStage.facility_pk == facility.pk)))
+        pk = facility.pk or 0
+        if pk not in self._stage_sets:
+            query = select(FacilityStage.stage).where(FacilityStage.facility_pk == pk)
+            self._stage_sets[pk] = set(self.session.exec(query))
+        return self._stage_sets[pk]
 
     def _built(self, body: dict[str, Any], mapped: Mapped, at: str) -> Mapped:
         try:
