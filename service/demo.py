@@ -57,6 +57,8 @@ FACILITIES = [
     ("ACME-TX", "ACME Motors, Texas", "ACME", "US", ["manufacturing"]),
     ("ACME-MX", "ACME Motors, Monterrey", "ACME", "MX", ["manufacturing"]),
 ]
+# Illustrative GLNs (GS1's example company prefix 0614141), so that EPCIS documents can name these places.
+GLNS = {"TAKEFU": "0614141008889", "KUANTAN": "0614141007776"}
 SKUS = [
     ("EV-MOTOR-200", "EV traction motor 200 kW (high-temperature magnets)", "4006381333931"),
     ("SERVO-50", "Industrial servo motor 50 W", None),
@@ -168,7 +170,14 @@ def load_demo(engine: Engine, tolerance: Fraction = Fraction(5, 1000)) -> bool:
         for code, name, organization, country, stages in FACILITIES:
             create_facility(
                 session,
-                FacilityCreate(code=code, name=name, organization=organization, country=country, stages=stages),  # type: ignore[arg-type]
+                FacilityCreate(
+                    code=code,
+                    name=name,
+                    organization=organization,
+                    country=country,
+                    stages=stages,  # type: ignore[arg-type]
+                    gln=GLNS.get(code),
+                ),
             )
         for sku, name, gtin in SKUS:
             create_sku(session, SkuCreate(sku=sku, name=name, organization="ACME", gtin=gtin))
