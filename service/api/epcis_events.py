@@ -99,11 +99,14 @@ def _answer(request: Request, document: dict[str, Any], headers: dict[str, str] 
 
 
 def _times(name: str) -> Any:
-    return Query(alias=name, description=f"`{name.split('_', 1)[0]}` the moment given (RFC 3339, with offset).")
+    bound = "At or after" if name.startswith("GE_") else "Before"
+    moment = f"{bound} this moment (RFC 3339, with offset)."
+    return Query(alias=name, description=moment, examples=["2025-06-01T00:00:00Z"])
 
 
 PIPE = " Several values separated by `|` match any of them."
 CLASS_HELP = "Exact epcClass, or a prefix ending in `*`." + PIPE
+PLACE_HELP = "A location in any form naming the facility (Digital Link GLN, SGLN, Lodestone URI)." + PIPE
 
 
 @router.get(
@@ -112,14 +115,16 @@ CLASS_HELP = "Exact epcClass, or a prefix ending in `*`." + PIPE
     response_class=Response,
     responses=problems(422) | DOCUMENT_RESPONSE,
 )
-def query_events(
+def query_epcis_events(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     actor: MaterialReader,
     event_type: Annotated[
         str | None,
-        Query(alias="eventType", description="ObjectEvent and/or TransformationEvent." + PIPE),
+        Query(
+            alias="eventType", description="ObjectEvent and/or TransformationEvent." + PIPE, examples=["ObjectEvent"]
+        ),
     ] = None,
     ge_event_time: Annotated[UtcTimestamp | None, _times("GE_eventTime")] = None,
     lt_event_time: Annotated[UtcTimestamp | None, _times("LT_eventTime")] = None,
@@ -135,18 +140,18 @@ def query_events(
     ] = None,
     eq_biz_location: Annotated[
         str | None,
-        Query(
-            alias="EQ_bizLocation", description="A location in any form naming the facility (GLN, SGLN, URI)." + PIPE
-        ),
+        Query(alias="EQ_bizLocation", description=PLACE_HELP, examples=["https://id.gs1.org/414/9520000000011"]),
     ] = None,
     eq_read_point: Annotated[
         str | None,
-        Query(alias="EQ_readPoint", description="A location in any form naming the facility (GLN, SGLN, URI)." + PIPE),
+        Query(alias="EQ_readPoint", description=PLACE_HELP, examples=["urn:lodestone:facility/MTW"]),
     ] = None,
     match_epc_class: Annotated[str | None, Query(alias="MATCH_epcClass", description=CLASS_HELP)] = None,
     match_input_epc_class: Annotated[str | None, Query(alias="MATCH_inputEPCClass", description=CLASS_HELP)] = None,
     match_output_epc_class: Annotated[str | None, Query(alias="MATCH_outputEPCClass", description=CLASS_HELP)] = None,
-    match_any_epc_class: Annotated[str | None, Query(alias="MATCH_anyEPCClass", description=CLASS_HELP)] = None,
+    match_any_epc_class: Annotated[
+        str | None, Query(alias="MATCH_anyEPCClass", description=CLASS_HELP, examples=["urn:lodestone:lot/LYNAS/*"])
+    ] = None,
     eq_event_id: Annotated[str | None, Query(alias="EQ_eventID", description="The eventID." + PIPE)] = None,
     exists_error_declaration: Annotated[
         Literal["", "true", "false"] | None,
@@ -253,7 +258,7 @@ def get_epcis_event(
 
 
 @router.get("/epcis/eventTypes", summary="EPCIS event types exported", responses=problems())
-def event_types(_actor: MaterialReader) -> list[str]:
+def list_epcis_event_types(_actor: MaterialReader) -> list[str]:
     """The EPCIS event types exported: extraction and receipt are ObjectEvents, the others TransformationEvents."""
     return list(EVENT_TYPES)
 
@@ -264,7 +269,7 @@ def event_types(_actor: MaterialReader) -> list[str]:
     response_class=Response,
     responses=problems(404, 422) | DOCUMENT_RESPONSE,
 )
-def lot_epcis(
+def export_lot_epcis(
     request: Request,
     id: LotId,
     session: SessionDep,
