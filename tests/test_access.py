@@ -227,6 +227,10 @@ MATRIX = [
     # Sent with the operator's key: admins and auditors read it; an organization's keys find no such job.
     Cell("get the operator's capture job", "GET", captured_job, AUDIT,
          refused=(("manager", 404), ("recorder", 404), ("viewer", 403))),
+    Cell("query EPCIS events", "GET", lambda w: "/v1/epcis/events", MATERIAL),
+    Cell("get an EPCIS event", "GET", lambda w: f"/v1/epcis/events/urn:uuid:{w.event}", MATERIAL),
+    Cell("list EPCIS event types", "GET", lambda w: "/v1/epcis/eventTypes", MATERIAL),
+    Cell("export own lot as EPCIS", "GET", lambda w: f"/v1/lots/{w.lot}/epcis", MATERIAL),
     Cell("read audit", "GET", lambda w: "/v1/audit", AUDIT),
     Cell("verify audit", "GET", lambda w: "/v1/audit/verify", AUDIT),
 ]  # fmt: skip
@@ -240,7 +244,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else dict(cell.refused).get(role, 403)
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 315
+    assert cells == len(MATRIX) * len(ROLES) == 335
     print(f"role matrix: {cells} cells asserted")
 
 
