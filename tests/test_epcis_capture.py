@@ -2,12 +2,14 @@
 
 import copy
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from service.demo import load_demo
 from service.epcis import jsonio
 from tests.helpers import post_ok
 
@@ -376,3 +378,19 @@ def test_a_gln_belongs_to_one_facility(client: TestClient) -> None:
     again = {"code": "MINE2", "name": "M", "organization": "MINER", "country": "AU", "stages": [], "gln": MINE_GLN}
     assert client.post("/v1/facilities", json=again).status_code == 409
     assert client.get("/v1/facilities/MINE").json()["gln"] == MINE_GLN
+
+
+def test_the_readme_example_captures_into_the_demo(client: TestClient) -> None:
+    """docs/examples/epcis-receipt.jsonld, as the README sends it to `make run`'s demo."""
+    load_demo(client.app.state.engine)  # type: ignore[attr-defined]
+    example = Path(__file__).resolve().parent.parent / "docs" / "examples" / "epcis-receipt.jsonld"
+    answer = client.post("/v1/epcis/capture", content=example.read_bytes(), headers=LD)
+    assert answer.status_code == 202, answer.text
+    event = client.get(f"/v1/events/{answer.json()['events'][0]['event']}").json()
+    assert (event["type"], event["facility"], event["occurred_at"]) == ("receipt", "TAKEFU", "2025-06-09T23:30:00Z")
+    lot = event["outputs"][0]
+    assert (lot["code"], lot["material"], lot["quantity"]) == ("998877", "oxide", "200")
+    assert lot["origin"]["stages"]["mining"] == {"AU": "60", "unknown": "40"}
+    shipped = client.get("/v1/epcis/events", params={"EQ_bizStep": "shipping", "perPage": 2})
+    assert shipped.status_code == 200
+    assert 'rel="next"' in shipped.headers["link"]
