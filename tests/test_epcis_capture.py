@@ -275,7 +275,10 @@ def test_schema_refusals_are_typed_and_media_types_are_checked(client: TestClien
     proceed = capture(client, document(extraction()), **{"GS1-Capture-Error-Behaviour": "proceed"})
     assert proceed.status_code == 422
     assert client.post("/v1/epcis/capture", json=document(extraction())).status_code == 202  # application/json too
-    assert client.options("/v1/epcis/capture").headers["gs1-capture-error-behaviour"] == "rollback"
+    options = client.options("/v1/epcis/capture")
+    assert options.status_code == 204
+    assert options.headers["gs1-capture-error-behaviour"] == "rollback"
+    assert options.headers["gs1-epcis-capture-file-size-limit"] == "1048576"
 
 
 def test_an_error_declaration_voids_the_event_it_repeats(client: TestClient) -> None:
@@ -394,3 +397,15 @@ def test_the_readme_example_captures_into_the_demo(client: TestClient) -> None:
     shipped = client.get("/v1/epcis/events", params={"EQ_bizStep": "shipping", "perPage": 2})
     assert shipped.status_code == 200
     assert 'rel="next"' in shipped.headers["link"]
+
+
+def test_an_idempotency_key_replays_the_capture_job(client: TestClient) -> None:
+    setup_chain(client)
+    key = {"Idempotency-Key": "capture-1"}
+    first = capture(client, document(extraction()), **key)
+    again = capture(client, document(extraction()), **key)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json() == first.json()  # the same job, not a second one
+    assert len(client.get("/v1/epcis/capture").json()["items"]) == 1
+    other = capture(client, document(extraction("C2")), **key)
+    assert other.status_code == 422  # the key was used with another body

@@ -140,9 +140,10 @@ async def capture_document(
 
 
 @router.options("/epcis/capture", status_code=204, summary="What capture supports", responses=problems())
-def capture_options(_actor: Reader) -> Response:
+def capture_options(_actor: Reader, settings: SettingsDep) -> Response:
     """The GS1 capture headers: EPCIS and CBV 2.0.0, at most 1,000 events a document, rollback on any error."""
-    return Response(status_code=204, headers=GS1_HEADERS)
+    limits = {"GS1-EPCIS-Capture-File-Size-Limit": str(settings.max_body_bytes)}
+    return Response(status_code=204, headers=GS1_HEADERS | limits)
 
 
 @router.get("/epcis/capture/{id}", summary="Get a capture job", responses=problems(404))
