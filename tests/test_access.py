@@ -222,6 +222,9 @@ MATRIX = [
          lambda w: epcis_extraction(w, "OWN-MINE")),
     Cell("capture EPCIS at another's facility", "POST", lambda w: "/v1/epcis/capture", ADMIN, 202,
          lambda w: epcis_extraction(w, "OTHER-MINE")),
+    Cell("capture one EPCIS event at own facility", "POST", lambda w: "/v1/epcis/events", WRITERS, 201,
+         lambda w: {"@context": [GS1_CONTEXT, {"ls": "urn:lodestone:epcis:1:"}]}
+         | epcis_extraction(w, "OWN-MINE")["epcisBody"]["eventList"][0]),
     Cell("EPCIS capture options", "OPTIONS", lambda w: "/v1/epcis/capture", EVERYONE, 204),
     Cell("list EPCIS capture jobs", "GET", lambda w: "/v1/epcis/capture", MATERIAL),
     # Sent with the operator's key: admins and auditors read it; an organization's keys find no such job.
@@ -244,7 +247,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else dict(cell.refused).get(role, 403)
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 335
+    assert cells == len(MATRIX) * len(ROLES) == 340
     print(f"role matrix: {cells} cells asserted")
 
 

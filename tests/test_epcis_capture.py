@@ -409,3 +409,21 @@ def test_an_idempotency_key_replays_the_capture_job(client: TestClient) -> None:
     assert len(client.get("/v1/epcis/capture").json()["items"]) == 1
     other = capture(client, document(extraction("C2")), **key)
     assert other.status_code == 422  # the key was used with another body
+
+
+def test_one_event_is_captured_at_the_events_resource(client: TestClient) -> None:
+    setup_chain(client)
+    event = {"@context": CONTEXT} | extraction()
+    created = client.post("/v1/epcis/events", content=jsonio.dumps(event), headers=LD)
+    assert created.status_code == 201, created.text
+    assert created.json()["created"] is True
+    found = client.get(created.headers["location"])
+    assert found.status_code == 200, found.text
+    listed = found.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert [e["eventID"] for e in listed] == [created.json()["eventID"]]
+    again = client.post("/v1/epcis/events", content=jsonio.dumps(event), headers=LD)
+    assert (again.status_code, again.json()["created"]) == (200, False)
+    zero = {"@context": CONTEXT} | extraction("Z", quantity=0)
+    refused = client.post("/v1/epcis/events", content=jsonio.dumps(zero), headers=LD)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "quantityList.0.quantity"

@@ -58,6 +58,7 @@ DOCUMENTED = {
     ("GET", "/v1/epcis/capture"): "list_captures",
     ("GET", "/v1/epcis/capture/{id}"): "get_capture",
     ("GET", "/v1/epcis/events"): "query_epcis_events",
+    ("POST", "/v1/epcis/events"): "capture_event",
     ("GET", "/v1/epcis/events/{eventID}"): "get_epcis_event",
     ("GET", "/v1/epcis/eventTypes"): "list_epcis_event_types",
     ("GET", "/v1/lots/{id}/epcis"): "export_lot_epcis",
@@ -101,7 +102,8 @@ def handler_names(app: FastAPI) -> dict[tuple[str, str], str]:
         if isinstance(route, APIRoute) and route.include_in_schema:
             assert context.path is not None
             for method in route.methods or ():
-                names[(method, context.path)] = route.endpoint.__name__
+                # A path parameter that may hold slashes ({eventID:path}) is documented without its convertor.
+                names[(method, re.sub(r"\{(\w+):path\}", r"{\1}", context.path))] = route.endpoint.__name__
     return names
 
 

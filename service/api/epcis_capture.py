@@ -1,6 +1,7 @@
 """GS1 EPCIS 2.0 capture: EPCIS documents recorded as Lodestone events, all or nothing."""
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Path, Request, Response
 from sqlmodel import Session
@@ -12,12 +13,13 @@ from service.api.common import problems, v1_router, write_problems
 from service.api.deps import MaterialReader, Reader, SessionDep, SettingsDep, WriteContextDep, Writer, run_database_work
 from service.audit import WriteContext
 from service.config import Settings
+from service.db import utcnow
 from service.epcis import capture as capturing
 from service.epcis.capture import CAPTURE_LIMIT
-from service.errors import UnsupportedMediaType, invalid
+from service.errors import FieldError, LodestoneError, UnsupportedMediaType, invalid
 from service.pagination import DEFAULT_LIMIT
 from service.schemas import Page
-from service.schemas.epcis import CaptureRead
+from service.schemas.epcis import CapturedEvent, CaptureRead
 
 router = v1_router("epcis")
 MEDIA_TYPES = ("application/json", "application/ld+json")
@@ -122,6 +124,15 @@ async def capture_document(
     no-op; other content under a held eventID is 409. Refusals are 422 (not GS1's 400) naming the place in
     the document, such as `epcisBody.eventList.3.quantityList.0.quantity`; nothing is recorded then.
     """
+    document = await _read(request)
+    job = await run_database_work(request, _capture, session, document, settings, actor, context)
+    response.headers["Location"] = f"/v1/epcis/capture/{job.captureID}"
+    response.headers.update(GS1_HEADERS)
+    return job
+
+
+async def _read(request: Request) -> Any:
+    """The body as exact JSON, once its media type and the capture behaviour asked for are ones Lodestone takes."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media not in MEDIA_TYPES:
         raise UnsupportedMediaType(
@@ -132,11 +143,80 @@ async def capture_document(
         raise invalid(
             "GS1-Capture-Error-Behaviour", "only rollback is supported: a document is recorded whole or not at all"
         )
-    document = await request.json()
-    job = await run_database_work(request, _capture, session, document, settings, actor, context)
-    response.headers["Location"] = f"/v1/epcis/capture/{job.captureID}"
-    response.headers.update(GS1_HEADERS)
-    return job
+    return await request.json()
+
+
+def _capture_one(
+    session: Session, event: Any, settings: Settings, actor: Principal, context: WriteContext
+) -> CapturedEvent:
+    """One event, captured as a document of one (GS1's ``POST /events``); refusals name places in the event."""
+    if not isinstance(event, dict):
+        raise invalid("body", "must be one EPCIS event object, carrying its @context")
+    body = {key: value for key, value in event.items() if key != "@context"}
+    document = {
+        "@context": event.get("@context"),
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": utcnow().isoformat().replace("+00:00", "Z"),
+        "epcisBody": {"eventList": [body]},
+    }
+    try:
+        job = _capture(session, document, settings, actor, context)
+    except LodestoneError as exc:
+        raise _in_event(exc) from None
+    return job.events[0]
+
+
+def _in_event(exc: LodestoneError) -> LodestoneError:
+    def place(field: str) -> str:
+        for prefix in ("epcisBody.eventList.0.", "epcisBody.eventList.0"):
+            if field.startswith(prefix):
+                return field[len(prefix) :] or "body"
+        return field
+
+    errors = [FieldError(place(error.field), error.message) for error in exc.errors]
+    return type(exc)(exc.detail.replace("epcisBody.eventList.0.", "").replace("epcisBody.eventList.0", "body"), errors)
+
+
+@router.post(
+    "/epcis/events",
+    status_code=201,
+    summary="Capture one EPCIS event",
+    responses=write_problems("The eventID is already held with other content.")
+    | problems(415, 503)
+    | {200: {"description": "The same event was already held: nothing recorded."}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {
+                    "schema": {"type": "object"},
+                    "example": {"@context": EXAMPLE_DOCUMENT["@context"]}
+                    | EXAMPLE_DOCUMENT["epcisBody"]["eventList"][0],
+                }
+                for media in MEDIA_TYPES
+            },
+        }
+    },
+)
+async def capture_event(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Writer,
+    context: WriteContextDep,
+) -> CapturedEvent:
+    """Record one EPCIS event (carrying its `@context`) as capture would: 201, or 200 when it was already held.
+
+    `Location` names the event at `GET /v1/epcis/events/{eventID}`; refusals name places in the event itself.
+    """
+    event = await _read(request)
+    captured = await run_database_work(request, _capture_one, session, event, settings, actor, context)
+    response.headers["Location"] = f"/v1/epcis/events/{quote(captured.eventID, safe='')}"
+    if not captured.created:
+        response.status_code = 200
+    return captured
 
 
 @router.options("/epcis/capture", status_code=204, summary="What capture supports", responses=problems())

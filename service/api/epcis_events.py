@@ -228,7 +228,7 @@ def query_epcis_events(
 
 
 @router.get(
-    "/epcis/events/{eventID}",
+    "/epcis/events/{eventID:path}",
     summary="Get one event as EPCIS",
     response_class=Response,
     responses=problems(404) | DOCUMENT_RESPONSE,
