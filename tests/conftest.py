@@ -105,19 +105,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """The test's database, the admin key, and a signing key of its own (where SQLite's default would be)."""
-    signing_key = tmp_path / "signing-key.pem"
+    return settings_for(database_url, tmp_path)
+
+
+def settings_for(database_url: str, folder: Path) -> Settings:
+    signing_key = folder / "signing-key.pem"
     ensure_key_file(signing_key)
     return Settings(database_url=database_url, admin_key=ADMIN_KEY, signing_key=signing_key)
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def serve_in_process(settings: Settings) -> Iterator[TestClient]:
+    """The real app on the settings' database, called over HTTP in process with the admin key."""
     app = create_app(settings)
     with TestClient(
         app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False
     ) as test_client:
         yield test_client
     app.state.engine.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    yield from serve_in_process(settings)
 
 
 @pytest.fixture(scope="session")
@@ -142,16 +151,9 @@ def second_settings(database_url: str, request: pytest.FixtureRequest, tmp_path:
     else:
         url = request.getfixturevalue("postgres_second_database")
         empty_tables(url)
-    signing_key = folder / "signing-key.pem"
-    ensure_key_file(signing_key)
-    return Settings(database_url=url, admin_key=ADMIN_KEY, signing_key=signing_key)
+    return settings_for(url, folder)
 
 
 @pytest.fixture
 def second_client(second_settings: Settings) -> Iterator[TestClient]:
-    app = create_app(second_settings)
-    with TestClient(
-        app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, raise_server_exceptions=False
-    ) as test_client:
-        yield test_client
-    app.state.engine.dispose()
+    yield from serve_in_process(second_settings)
