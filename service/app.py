@@ -116,6 +116,7 @@ def _documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = FastAPI.openapi(app)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(epcis_capture.OPENAPI_SCHEMAS)
         for path_item in schema["paths"].values():
             for operation in path_item.values():
                 only_path = "requestBody" not in operation and all(

@@ -55,6 +55,7 @@ class LotRow:
     recorded_at: datetime
     value_amount: str | None
     value_currency: str | None
+    epc_class: str | None
     # Not a column: composition, origin and mode as the engine reads them, once decoded or when just computed.
     state: engine.LotState | None = None
 

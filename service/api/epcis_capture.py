@@ -31,6 +31,22 @@ GS1_HEADERS = {
     "GS1-Capture-Error-Behaviour": "rollback",
 }
 
+# Named once, so both media types share one schema (and generated clients one model).
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
+    "EPCISDocument": {
+        "type": "object",
+        "description": "A GS1 EPCIS 2.0 EPCISDocument (JSON-LD), checked against GS1's EPCIS 2.0.1 JSON schema.",
+        "additionalProperties": True,
+    },
+    "EPCISEvent": {
+        "type": "object",
+        "description": "One GS1 EPCIS 2.0 event (ObjectEvent or TransformationEvent) carrying its `@context`.",
+        "additionalProperties": True,
+    },
+}
+DOCUMENT_REF = {"$ref": "#/components/schemas/EPCISDocument"}
+EVENT_REF = {"$ref": "#/components/schemas/EPCISEvent"}
+
 EXAMPLE_DOCUMENT: dict[str, Any] = {
     "@context": [
         "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
@@ -103,7 +119,7 @@ def _capture(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {media: {"schema": {"type": "object"}, "example": EXAMPLE_DOCUMENT} for media in MEDIA_TYPES},
+            "content": {media: {"schema": DOCUMENT_REF, "example": EXAMPLE_DOCUMENT} for media in MEDIA_TYPES},
         }
     },
 )
@@ -190,7 +206,7 @@ def _in_event(exc: LodestoneError) -> LodestoneError:
             "required": True,
             "content": {
                 media: {
-                    "schema": {"type": "object"},
+                    "schema": EVENT_REF,
                     "example": {"@context": EXAMPLE_DOCUMENT["@context"]}
                     | EXAMPLE_DOCUMENT["epcisBody"]["eventList"][0],
                 }

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from service.access import Principal
@@ -22,7 +21,7 @@ from service.epcis.mapping import Mapped, Mapper
 from service.epcis.schema import load_validator
 from service.errors import Conflict, FieldError, LodestoneError, NotFound, NotMappable, PayloadTooLarge, SchemaInvalid
 from service.events.record import record_batch, void_event
-from service.models import EpcisCapture, EpcisEvent, Event, Lot
+from service.models import EpcisCapture, EpcisEvent, Event
 from service.pagination import decode_cursor, paginate
 from service.schemas import Page
 from service.schemas.epcis import CapturedEvent, CaptureRead
@@ -169,18 +168,10 @@ class _Run:
             return pending[k].mapped.locate(exc, pending[k].at)
 
         bodies = [p.mapped.body for p in pending if p.mapped.body is not None]
-        recorded = record_batch(self.session, bodies, self.tolerance, self.actor, locate=locate)
+        classes = [p.mapped.epc_classes for p in pending]
+        recorded = record_batch(self.session, bodies, self.tolerance, self.actor, locate=locate, epc_classes=classes)
         ids = [read.id for read in recorded]
         pks = dict(self.session.exec(select(Event.id, Event.pk).where(col(Event.id).in_(ids))).all())
-        classes = [
-            {"lot_id": lot.id, "epc_class": epc_class}
-            for item, read in zip(pending, recorded, strict=True)
-            for lot, epc_class in zip(read.outputs, item.mapped.epc_classes, strict=False)
-        ]
-        if classes:
-            table = Lot.__table__  # type: ignore[attr-defined]
-            statement = sa.update(table).where(table.c.id == sa.bindparam("lot_id"))
-            self.session.connection().execute(statement.values(epc_class=sa.bindparam("epc_class")), classes)
         self.session.add_all(
             EpcisEvent(
                 event_id=item.event_id,

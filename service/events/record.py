@@ -1,7 +1,7 @@
 """Recording, voiding and reading events: lock inputs, consume, compute, store."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
@@ -49,17 +49,25 @@ def record_batch(
     tolerance: Fraction,
     actor: Principal = OPERATOR,
     locate: Locate = _in_batch,
+    epc_classes: Sequence[Sequence[str]] = (),
 ) -> list[EventRead]:
     """Record events in order in the caller's transaction; the first refusal, ``locate``d, refuses them all.
 
     ``locate`` names where in the request the refused event was (``events.3`` of a batch by default;
-    an EPCIS capture names the place in its document).
+    an EPCIS capture names the place in its document). ``epc_classes``, per event and output, are the
+    EPCIS classes captured lots are kept under.
     """
-    return _record_all(session, bodies, tolerance, actor, locate=locate)
+    return _record_all(session, bodies, tolerance, actor, locate=locate, epc_classes=epc_classes)
 
 
 def _record_all(
-    session: Session, bodies: list[EventCreate], tolerance: Fraction, actor: Principal, *, locate: Locate | None
+    session: Session,
+    bodies: list[EventCreate],
+    tolerance: Fraction,
+    actor: Principal,
+    *,
+    locate: Locate | None,
+    epc_classes: Sequence[Sequence[str]] = (),
 ) -> list[EventRead]:
     """Check and compute every event in order against what the events before it made, then write them all.
 
@@ -72,7 +80,8 @@ def _record_all(
     recorded = []
     for index, body in enumerate(bodies):
         try:
-            recorded.append(_record(lookups, writes, body, tolerance, actor))
+            classes = epc_classes[index] if index < len(epc_classes) else ()
+            recorded.append(_record(lookups, writes, body, tolerance, actor, classes))
         except LodestoneError as exc:
             if locate is None:
                 raise
@@ -102,7 +111,14 @@ def _check_partners(lookups: Lookups, facility: Facility, outputs: list[PlannedO
             raise Forbidden("The receiving organization does not list yours among its suppliers.")
 
 
-def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Fraction, actor: Principal) -> EventRead:
+def _record(
+    lookups: Lookups,
+    writes: Writes,
+    body: EventCreate,
+    tolerance: Fraction,
+    actor: Principal,
+    epc_classes: Sequence[str] = (),
+) -> EventRead:
     outputs = check_shape(body)
     # Authorization first: a write at another organization's facility learns nothing of its lots.
     facility, inputs = resolve_references(lookups, body, outputs, actor)
@@ -172,6 +188,7 @@ def _record(lookups: Lookups, writes: Writes, body: EventCreate, tolerance: Frac
             recorded_at=now,
             value_amount=value_amount,
             value_currency=value_currency,
+            epc_class=epc_classes[out.index] if out.index < len(epc_classes) else None,
             # As a later event of the batch, or the answer, would read it back.
             state=engine.LotState(engine.clean_composition(out.composition), stored, out.element_resolved),
         )
