@@ -427,3 +427,14 @@ def test_one_event_is_captured_at_the_events_resource(client: TestClient) -> Non
     refused = client.post("/v1/epcis/events", content=jsonio.dumps(zero), headers=LD)
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "quantityList.0.quantity"
+
+
+def test_an_event_repeated_within_a_document_is_recorded_once(client: TestClient) -> None:
+    setup_chain(client)
+    answer = capture(client, document(extraction(), extraction()))
+    assert answer.status_code == 202, answer.text
+    first, second = answer.json()["events"]
+    assert (first["created"], second["created"]) == (True, False)
+    assert second["eventID"] == first["eventID"]
+    assert client.get("/v1/lots", params={"code": "C1"}).json()["items"][0]["status"] == "active"
+    assert lot_count(client) == 1

@@ -119,16 +119,19 @@ class _Run:
         self.namespaces = namespaces
         self.mapper = Mapper(session, namespaces, settings.epcis_id_base)
         self.pending: list[_Pending] = []
-        self.hashes: dict[str, str] = {}
-        self.held: dict[str, str] = {}
+        self.held: dict[str, tuple[str, str | None]] = {}
         self.results: list[CapturedEvent] = []
         self.recorded: list[str] = []
         self.voided: list[str] = []
 
     def held_hashes(self, event_ids: list[str]) -> None:
-        """The hashes of the events already held under the document's eventIDs, in one query."""
-        query = select(EpcisEvent.event_id, EpcisEvent.hash).where(col(EpcisEvent.event_id).in_(set(event_ids)))
-        self.held = dict(self.session.exec(query).all())
+        """The events already held under the document's eventIDs, in one query: eventID -> (hash, event id)."""
+        query = (
+            select(EpcisEvent.event_id, EpcisEvent.hash, Event.id)
+            .join(Event, col(Event.pk) == col(EpcisEvent.event_pk))
+            .where(col(EpcisEvent.event_id).in_(set(event_ids)))
+        )
+        self.held = {event_id: (digest, lodestone) for event_id, digest, lodestone in self.session.exec(query)}
 
     def take(self, index: int, at: str, event: Any, digest: str) -> None:
         sent_id = event.get("eventID")
@@ -138,18 +141,18 @@ class _Run:
             self.flush()
             self._declare(at, event_id, digest, event)
             return
-        held = self.hashes.get(event_id) or self.held.get(event_id)
+        held = self.held.get(event_id)
         if held is not None:
-            if held != digest:
+            if held[0] != digest:
                 raise Conflict(
                     f"{at}.eventID: the service already holds an event {event_id} with other content "
                     "(epcisException:ResourceAlreadyExistsException)",
                     [FieldError(f"{at}.eventID", "already held with other content")],
                 )
-            self.results.append(CapturedEvent(eventID=event_id, event=self._lodestone_id(event_id), created=False))
+            self.results.append(CapturedEvent(eventID=event_id, event=held[1], created=False))
             return
         mapped = self.mapper.map(event, at)
-        self.hashes[event_id] = digest
+        self.held[event_id] = (digest, None)  # a repeat later in the document is a no-op too
         if mapped.body is None:  # the arrival of a shipping already captured
             self.results.append(CapturedEvent(eventID=event_id, event=None, created=False, action="none"))
             return
@@ -184,6 +187,7 @@ class _Run:
         )
         self.session.flush()
         by_id = {item.event_id: read.id for item, read in zip(pending, recorded, strict=True)}
+        self.held |= {item.event_id: (item.hash, by_id[item.event_id]) for item in pending}
         for result in self.results:
             if result.created and result.event is None and result.eventID in by_id:
                 result.event = by_id[result.eventID]
@@ -218,10 +222,6 @@ class _Run:
         self.session.flush()
         self.voided.append(lodestone.id)
         self.results.append(CapturedEvent(eventID=event_id, event=lodestone.id, created=True, action="voided"))
-
-    def _lodestone_id(self, event_id: str) -> str | None:
-        query = select(Event.id).join(EpcisEvent, col(EpcisEvent.event_pk) == col(Event.pk))
-        return self.session.exec(query.where(EpcisEvent.event_id == event_id)).first()
 
 
 def capture_read(job: EpcisCapture) -> CaptureRead:

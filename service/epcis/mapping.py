@@ -53,11 +53,9 @@ class Mapped:
     def locate(self, exc: LodestoneError, prefix: str) -> LodestoneError:
         """The refusal with its fields moved to the document's places (the longest known prefix wins)."""
         errors = [FieldError(self.place(error.field, prefix), error.message) for error in exc.errors]
-        where = errors[0].field if errors else prefix
-        detail = exc.detail
-        for error in exc.errors:
-            detail = detail.replace(f"{error.field}:", "", 1).strip() if detail.startswith(error.field) else detail
-        return type(exc)(f"{where}: {detail}", errors or [FieldError(prefix, exc.detail)])
+        if not errors:  # a refusal of the whole event (a conflict): the event is the place
+            return type(exc)(f"{prefix}: {exc.detail}", [FieldError(prefix, exc.detail)])
+        return type(exc)("; ".join(f"{e.field}: {e.message}" for e in errors[:5]), errors)
 
     def place(self, name: str, prefix: str) -> str:
         parts = name.split(".")
