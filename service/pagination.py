@@ -22,20 +22,20 @@ def encode_cursor(key: str | int) -> str:
 
 
 @overload
-def decode_cursor(cursor: str | None, kind: type[str]) -> str | None: ...
+def decode_cursor(cursor: str | None, kind: type[str], field: str = "cursor") -> str | None: ...
 @overload
-def decode_cursor(cursor: str | None, kind: type[int]) -> int | None: ...
-def decode_cursor(cursor: str | None, kind: type[str] | type[int]) -> str | int | None:
-    """The key after which a page starts; a cursor this service did not write is 422."""
+def decode_cursor(cursor: str | None, kind: type[int], field: str = "cursor") -> int | None: ...
+def decode_cursor(cursor: str | None, kind: type[str] | type[int], field: str = "cursor") -> str | int | None:
+    """The key after which a page starts; a cursor this service did not write is 422 naming ``field``."""
     if cursor is None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)["after"]
     except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
-        raise invalid("cursor", "is not a cursor this service wrote") from None
+        raise invalid(field, "is not a cursor this service wrote") from None
     if type(key) is not kind or not _storable(key):
-        raise invalid("cursor", "is not a cursor for this list")
+        raise invalid(field, "is not a cursor for this list")
     return key  # type: ignore[no-any-return]
 
 

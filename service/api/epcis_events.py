@@ -7,7 +7,7 @@ from fastapi import Path, Query, Request, Response
 from service.api.common import problems, v1_router
 from service.api.deps import MaterialReader, SessionDep, SettingsDep
 from service.api.lots import LotId
-from service.epcis import jsonio
+from service.epcis import cbv_word, jsonio
 from service.epcis.export import EVENT_TYPES, query_document
 from service.epcis.query import (
     DEFAULT_PER_PAGE,
@@ -15,7 +15,6 @@ from service.epcis.query import (
     GS1_EVENT_TYPES,
     MAX_PER_PAGE,
     EventQuery,
-    biz_step_word,
     check_parameters,
     decode_token,
     encode_token,
@@ -211,7 +210,7 @@ def query_epcis_events(
         lt_event_time=lt_event_time,
         ge_record_time=ge_record_time,
         lt_record_time=lt_record_time,
-        biz_steps=None if steps is None else frozenset(biz_step_word(step) for step in steps),
+        biz_steps=None if steps is None else frozenset(cbv_word(step, "BizStep") or step for step in steps),
         biz_location=None if locations is None else resolve_places(session, "EQ_bizLocation", locations, base),
         read_point=None if read_points is None else resolve_places(session, "EQ_readPoint", read_points, base),
         epc_classes=classes,

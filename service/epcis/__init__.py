@@ -10,3 +10,18 @@ NAMESPACE = "urn:lodestone:epcis:1:"
 PREFIX = "lodestone"
 GS1_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 CONTEXT: list[object] = [GS1_CONTEXT, {PREFIX: NAMESPACE}]
+
+# UN/ECE Recommendation 20 codes of Lodestone's units. Pieces are written without a uom (EPCIS then counts
+# instances of the class) and read from none or a piece code.
+UOM = {"kg": "KGM", "t": "TNE", "g": "GRM"}
+UNITS = {code: unit for unit, code in UOM.items()} | {"H87": "pcs", "C62": "pcs", "EA": "pcs"}
+
+
+def cbv_word(value: object, vocabulary: str) -> str | None:
+    """``receiving`` from ``receiving``, ``https://ref.gs1.org/cbv/BizStep-receiving`` or the URN form."""
+    if not isinstance(value, str):
+        return None
+    for prefix in (f"https://ref.gs1.org/cbv/{vocabulary}-", f"urn:epcglobal:cbv:{vocabulary.lower()}:"):
+        if value.startswith(prefix):
+            return value[len(prefix) :]
+    return value

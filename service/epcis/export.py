@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from service import origin as engine
 from service.db import utcnow
-from service.epcis import CONTEXT, PREFIX, jsonio
+from service.epcis import CONTEXT, PREFIX, UOM, jsonio
 from service.epcis.identifiers import facility_uri, lot_uri, organization_uri
 from service.lots import lot_state, origin_read
 from service.models import EpcisEvent, Event, EventInput, Facility, Lot, Organization, Sku
@@ -39,8 +39,6 @@ SHAPES = {
     "processing": ("TransformationEvent", "commissioning", "active"),
     "transfer": ("TransformationEvent", "shipping", "in_transit"),
 }
-# UN/ECE Rec 20; pieces have no uom (EPCIS then counts instances of the class).
-UOM = {"kg": "KGM", "t": "TNE", "g": "GRM"}
 
 
 def ext(local: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from service.epcis import NAMESPACE
+from service.epcis import NAMESPACE, UNITS, cbv_word
 from service.epcis.identifiers import LotClass, Place, parse_lot_class, parse_place
 from service.errors import FieldError, LodestoneError, NotMappable
 from service.facilities import find_facility
@@ -22,21 +22,8 @@ from service.models import Facility, FacilityStage, Lot, Organization, Sku
 from service.origin import MATERIAL_STAGE
 from service.schemas import EventCreate
 
-# UN/ECE Recommendation 20 codes Lodestone reads; none (EPCIS counts instances) and the piece codes are pieces.
-UNITS = {"KGM": "kg", "TNE": "t", "GRM": "g", "H87": "pcs", "C62": "pcs", "EA": "pcs"}
-CBV_WORDS = ("https://ref.gs1.org/cbv/", "urn:epcglobal:cbv:")
 SKU_MATERIALS = ("magnet", "component", "product")
 INSTANCE_LISTS = ("epcList", "inputEPCList", "outputEPCList", "childEPCs")
-
-
-def cbv_word(value: object, vocabulary: str) -> str | None:
-    """``receiving`` from ``receiving``, ``https://ref.gs1.org/cbv/BizStep-receiving`` or the URN form."""
-    if not isinstance(value, str):
-        return None
-    for prefix in (f"https://ref.gs1.org/cbv/{vocabulary}-", f"urn:epcglobal:cbv:{vocabulary.lower()}:"):
-        if value.startswith(prefix):
-            return value[len(prefix) :]
-    return value
 
 
 @dataclass

@@ -7,9 +7,6 @@ EPCIS client would read them. Pages are cut on the key (event pk, 0 for the even
 declaration), so they never skip or repeat an event, whatever is recorded between two pages.
 """
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,12 +16,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from service.access import Principal
+from service.epcis import cbv_word
 from service.epcis.export import SHAPES, epcis_events, event_list
 from service.epcis.identifiers import canonical_uri, parse_place
 from service.errors import invalid
 from service.lots import get_lot_view
 from service.models import EpcisEvent, Event, EventInput, Facility, Lot
-from service.pagination import MAX_KEY
+from service.pagination import decode_cursor, encode_cursor
 from service.visibility import sees_everything
 
 PARAMETERS = frozenset(
@@ -51,7 +49,6 @@ PARAMETERS = frozenset(
 GS1_EVENT_TYPES = frozenset(
     {"ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent"}
 )
-BIZ_STEP_URI = "https://ref.gs1.org/cbv/BizStep-"
 # Which EPCIS lists each MATCH_ parameter reads.
 EPC_CLASS_LISTS = {
     "MATCH_epcClass": ("quantityList", "childQuantityList"),
@@ -75,11 +72,6 @@ def check_parameters(names: Iterable[str]) -> None:
 def pipe_values(value: str | None) -> list[str] | None:
     """GS1's ``pipeDelimited`` multi-values: ``a|b`` means a or b."""
     return None if value is None else [item for item in value.split("|") if item]
-
-
-def biz_step_word(value: str) -> str:
-    """A CBV bizStep as its bare word, whether written bare or as its ``https://ref.gs1.org/cbv/BizStep-`` URI."""
-    return value.removeprefix(BIZ_STEP_URI)
 
 
 @dataclass(frozen=True)
@@ -207,7 +199,7 @@ class EventQuery:
                 return False
         if self.biz_steps is not None:
             step = event.get("bizStep")
-            if not isinstance(step, str) or biz_step_word(step) not in self.biz_steps:
+            if cbv_word(step, "BizStep") not in self.biz_steps:
                 return False
         for places, name in ((self.read_point, "readPoint"), (self.biz_location, "bizLocation")):
             if places is not None:
@@ -255,29 +247,19 @@ def _class_matches(value: object, patterns: tuple[str, ...]) -> bool:
 
 
 def encode_token(key: PageKey) -> str:
-    raw = json.dumps({"after": list(key)}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The page key (event pk, 0 for the event or 1 for its declaration) as one cursor: ``2 * pk + part``."""
+    return encode_cursor(2 * key[0] + key[1])
 
 
 def decode_token(token: str | None) -> PageKey | None:
     """The key after which the next page starts; a token this service did not write is 422."""
-    if token is None:
+    after = decode_cursor(token, int, field="nextPageToken")
+    if after is None:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        key = json.loads(raw)["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
-        raise invalid("nextPageToken", "is not a page token this service wrote") from None
-    valid = (
-        isinstance(key, list)
-        and len(key) == 2
-        and all(type(part) is int for part in key)
-        and 0 <= key[0] <= MAX_KEY
-        and key[1] in (0, 1)
-    )
-    if not valid:
+    if after < 0:
         raise invalid("nextPageToken", "is not a page token this service wrote")
-    return key[0], key[1]
+    pk, part = divmod(after, 2)
+    return pk, part
 
 
 def visible_events(actor: Principal) -> Any:
