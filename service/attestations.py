@@ -216,9 +216,7 @@ def _read(row: Attestation) -> AttestationRead:
 
 def _issued_for(actor: Principal) -> Any:
     """The attestations ``actor`` reads: all for admins and auditors, else those its own organization's keys issued."""
-    if visibility.sees_everything(actor):
-        return sa.true()
-    return col(Attestation.organization) == actor.organization if actor.organization is not None else sa.false()
+    return visibility.issued_by_own(actor, col(Attestation.organization))
 
 
 def get_attestation(session: Session, attestation_id: str, actor: Principal) -> AttestationRead:

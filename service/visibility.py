@@ -8,7 +8,9 @@ another organization's lots without id or code.
 """
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
 
 from service.access import READ_AUDIT, Principal
 from service.schemas import LotAnswer
@@ -21,6 +23,14 @@ L = TypeVar("L", LotAnswer, DisclosureLot)
 def sees_everything(actor: Principal) -> bool:
     """The operator's admin keys and auditors."""
     return actor.role in READ_AUDIT
+
+
+def issued_by_own(actor: Principal, organization: Any) -> Any:
+    """The SQL condition for records kept with the organization whose key made them (attestations, capture jobs):
+    all for admins and auditors, else its own organization's; none for a key of no organization."""
+    if sees_everything(actor):
+        return sa.true()
+    return organization == actor.organization if actor.organization is not None else sa.false()
 
 
 def sees_lot(actor: Principal, holder_pk: int) -> bool:

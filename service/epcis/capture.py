@@ -25,7 +25,7 @@ from service.models import EpcisCapture, EpcisEvent, Event
 from service.pagination import decode_cursor, paginate
 from service.schemas import Page
 from service.schemas.epcis import CapturedEvent, CaptureRead
-from service.visibility import sees_everything
+from service.visibility import issued_by_own
 
 # Events in one document: as many as a batch of Lodestone events (GS1-EPCIS-Capture-Limit).
 CAPTURE_LIMIT = 1000
@@ -237,23 +237,20 @@ def capture_read(job: EpcisCapture) -> CaptureRead:
     )
 
 
-def _sees(actor: Principal, job: EpcisCapture) -> bool:
-    return sees_everything(actor) or (actor.organization is not None and job.organization == actor.organization)
-
-
 def get_capture(session: Session, capture_id: str, actor: Principal) -> CaptureRead:
-    job = session.exec(select(EpcisCapture).where(EpcisCapture.id == capture_id)).first()
-    if job is None or not _sees(actor, job):
+    """One capture job; another organization's is not found, exactly like one that does not exist."""
+    own = issued_by_own(actor, col(EpcisCapture.organization))
+    job = session.exec(select(EpcisCapture).where(EpcisCapture.id == capture_id, own)).first()
+    if job is None:
         raise NotFound(f"No capture job has the id {capture_id!r}.")
     return capture_read(job)
 
 
 def list_captures(session: Session, actor: Principal, limit: int, cursor: str | None) -> Page[CaptureRead]:
     after = decode_cursor(cursor, int)
-    query = select(EpcisCapture).order_by(col(EpcisCapture.pk)).limit(limit + 1)
+    own = issued_by_own(actor, col(EpcisCapture.organization))
+    query = select(EpcisCapture).where(own).order_by(col(EpcisCapture.pk)).limit(limit + 1)
     if after is not None:
         query = query.where(col(EpcisCapture.pk) > after)
-    if not sees_everything(actor):
-        query = query.where(EpcisCapture.organization == actor.organization)
     rows, next_cursor = paginate(list(session.exec(query)), limit, lambda job: job.pk or 0)
     return Page(items=[capture_read(job) for job in rows], next_cursor=next_cursor)
