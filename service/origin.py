@@ -99,6 +99,10 @@ def _merge(items: Iterable[tuple[Route, Fraction]]) -> dict[Route, Fraction]:
 
 def spread(composition: Mapping[str, Fraction], shares: Mapping[Route, Fraction]) -> Origin:
     """Every element of the composition on every route, in the given shares (summing to 1)."""
+    if len(shares) == 1:  # one route takes it all (an extraction, a receipt declared whole): the kilograms as given
+        ((route, share),) = shares.items()
+        if share == 1:
+            return {element: {route: kg} for element, kg in composition.items() if kg != 0}
     return {
         element: _merge((route, kg * share) for route, share in shares.items())
         for element, kg in composition.items()
@@ -135,12 +139,21 @@ def declared_route(material: str, declared: Mapping[str, str]) -> Route:
 
 def receipt_shares(material: str, declared: Sequence[tuple[Mapping[str, str], Fraction]]) -> dict[Route, Fraction]:
     """Route shares (fractions of 1) of a receipt; the undeclared remainder takes the default route."""
+    # A supplier's receipts repeat the same declaration: its shares are worked out once (a refusal is not kept).
+    key = tuple((tuple(route_values.items()), percent) for route_values, percent in declared)
+    return dict(_receipt_shares(material, key))
+
+
+@lru_cache(maxsize=4096)
+def _receipt_shares(
+    material: str, declared: tuple[tuple[tuple[tuple[str, str], ...], Fraction], ...]
+) -> dict[Route, Fraction]:
     shares: dict[Route, Fraction] = defaultdict(Fraction)
     declared_total = Fraction(0)
-    for route_values, percent in declared:
+    for route_items, percent in declared:
         if percent <= 0:
             raise OriginRuleError("declared percents must be positive")
-        shares[declared_route(material, route_values)] += percent / 100
+        shares[declared_route(material, dict(route_items))] += percent / 100
         declared_total += percent
     if declared_total > 100:
         raise OriginRuleError(
@@ -187,11 +200,13 @@ def make_pool(inputs: Sequence[tuple[Fraction, LotState]], outputs_resolved: boo
     resolved = outputs_resolved
     for fraction, lot in inputs:
         resolved = resolved and lot.element_resolved and is_resolved_composition(lot.composition)
+        # A lot consumed whole adds its own kilograms: multiplying each by one costs as much as any product.
+        whole = fraction == 1
         for element, kg in lot.composition.items():
-            _add(composition, element, fraction * kg)
+            _add(composition, element, kg if whole else fraction * kg)
         for element, routes in lot.origin.items():
             for route, kg in routes.items():
-                _add(origin.setdefault(element, {}), route, fraction * kg)
+                _add(origin.setdefault(element, {}), route, kg if whole else fraction * kg)
     return Pool(
         composition=clean_composition(composition),
         origin={e: {r: kg for r, kg in routes.items() if kg} for e, routes in origin.items() if any(routes.values())},
@@ -202,7 +217,11 @@ def make_pool(inputs: Sequence[tuple[Fraction, LotState]], outputs_resolved: boo
 def derive_compositions(pool: Pool, quantities: Sequence[Decimal]) -> list[Composition]:
     """Split the pool over outputs in proportion to their quantities, keeping the pool's keys."""
     whole = sum((Fraction(q) for q in quantities), Fraction(0))
-    return [{e: kg * Fraction(q) / whole for e, kg in pool.composition.items()} for q in quantities]
+    if not pool.composition:
+        return [{} for _ in quantities]
+    # kg x (q / whole) is kg x q / whole exactly; one output takes the whole pool (share 1) as it is.
+    shares = [Fraction(q) / whole for q in quantities]
+    return [{e: kg if share == 1 else kg * share for e, kg in pool.composition.items()} for share in shares]
 
 
 def mass_balance_excess(pool: Pool, outputs: Sequence[Mapping[str, Fraction]], tolerance: Fraction) -> list[str]:
@@ -245,6 +264,8 @@ def distribute(pool: Pool, composition: Mapping[str, Fraction]) -> Origin:
 
 def _scale(routes: Mapping[Route, Fraction], ratio: Fraction) -> dict[Route, Fraction]:
     """Each route's kilograms times ``ratio`` (``kg / whole``: the same as ``part * kg / whole``, exactly)."""
+    if ratio == 1:  # an output taking all of the pool's element, as a chain's one output does
+        return {route: part for route, part in routes.items() if part}
     return _merge((route, part * ratio) for route, part in routes.items())
 
 

@@ -1,9 +1,12 @@
 """POST /v1/events/batch: in order, all or nothing, later events consuming earlier lots."""
 
+import gc
+import threading
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from service.events.record import collector_paused
 from tests.helpers import event, extract, lot_input, make_chain
 
 
@@ -158,3 +161,48 @@ def test_a_recorded_lot_consumed_by_several_events_of_a_batch(client: TestClient
     assert response.status_code == 409
     assert response.json()["detail"] == "events.0: Lot ORE has 10 kg left; 30 kg cannot be consumed."
     assert client.get(f"/v1/lots/{ore['id']}").json()["remaining"] == "10"
+
+
+def test_the_cycle_collector_runs_again_after_a_batch_recorded_or_refused(client: TestClient) -> None:
+    make_chain(client)
+    assert gc.isenabled()
+    assert client.post("/v1/events/batch", json={"events": chain_in_one_batch()}).status_code == 201
+    assert gc.isenabled()
+    assert client.post("/v1/events/batch", json={"events": chain_in_one_batch()}).status_code == 409
+    assert gc.isenabled()
+
+
+def test_the_collector_resumes_when_the_last_of_overlapping_batches_ends() -> None:
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def first() -> None:
+        with collector_paused():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(10)
+        with collector_paused():
+            second_in.set()
+            first_out.wait(10)
+            seen["after the first ended"] = gc.isenabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"after the first ended": False}
+    assert gc.isenabled()
+
+
+def test_a_collector_turned_off_before_a_batch_stays_off() -> None:
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

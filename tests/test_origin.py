@@ -359,6 +359,19 @@ def test_equal_declared_routes_merge_and_the_remainder_merges_with_the_default()
     assert shares == {route("AU", UNKNOWN): Fraction(1, 2), route(UNKNOWN, UNKNOWN): Fraction(1, 2)}
 
 
+def test_a_declaration_seen_before_gives_the_same_shares_and_a_refused_one_is_refused_again() -> None:
+    declared = [({"mining": "AU"}, Fraction(60))]
+    expected = {route("AU", UNKNOWN): Fraction(3, 5), route(UNKNOWN, UNKNOWN): Fraction(2, 5)}
+    first = receipt_shares("oxide", declared)
+    assert first == expected
+    first.clear()  # the caller's own copy
+    assert receipt_shares("oxide", declared) == expected
+    assert receipt_shares("ore", declared) == {route("AU", NONE): Fraction(3, 5), route(UNKNOWN, NONE): Fraction(2, 5)}
+    for _ in range(2):
+        with pytest.raises(OriginRuleError):
+            receipt_shares("oxide", [({"mining": "AU"}, Fraction(120))])
+
+
 def test_each_declared_route_applies_to_every_element_in_proportion() -> None:
     origin = receipt_origin(comp(Nd="3", Dy="1"), "oxide", [({"mining": "AU", "refining": "MY"}, Fraction(25))])
     assert origin == {

@@ -23,12 +23,14 @@ from service.origin import (
     Pool,
     Route,
     attribute,
+    clean_composition,
     derive_compositions,
     distribute,
     is_resolved_composition,
     make_pool,
     mass_balance_excess,
     route_totals,
+    spread,
     stage_marginals,
     total,
 )
@@ -295,3 +297,29 @@ def test_a_trace_of_one_part_in_a_trillion_is_still_yes(
     assert found.answer(Fraction(0)) == "yes"
     assert format_percent(found.share_percent) == "0"
     assert found.answer(Fraction(1, 10**9)) == "no"
+
+
+@MODES
+@PROPERTY
+@given(data=st.data())
+def test_the_shortcuts_for_whole_lots_and_single_routes_give_what_the_general_rule_gives(
+    resolved: bool, data: st.DataObject
+) -> None:
+    """Consuming a lot whole, one output taking the whole pool, one route taking everything: the engine
+    skips multiplying by one there, and must land on exactly what multiplying gives."""
+    lot = data.draw(lots(resolved))
+    share = data.draw(fractions_of_a_lot)
+    whole = make_pool([(Fraction(1), lot)])
+    assert whole == make_pool([(share, lot), (1 - share, lot)])  # the general rule, in two parts
+    assert whole.composition == clean_composition({e: kg * Fraction(1) for e, kg in lot.composition.items()})
+
+    (derived,) = derive_compositions(whole, [data.draw(quantities)])
+    assert derived == whole.composition
+    if whole.element_resolved:
+        assert distribute(whole, derived) == {e: routes for e, routes in whole.origin.items() if e in derived}
+
+    route, other = data.draw(st.lists(routes, min_size=2, max_size=2, unique=True))
+    assert spread(lot.composition, {route: Fraction(1)}) == spread(
+        lot.composition, {route: Fraction(1), other: Fraction(0)}
+    )
+    assert spread(lot.composition, {route: Fraction(1)}) == {e: {route: kg} for e, kg in lot.composition.items() if kg}

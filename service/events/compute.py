@@ -36,6 +36,13 @@ def _check_mass_balance(pool: engine.Pool, outputs: list[PlannedOutput], toleran
         check_weight(out.composition or {}, out.quantity, out.unit, f"{out.where}.composition")
 
 
+def _consumed_share(item: PlannedInput) -> Fraction:
+    """The share of its lot an input consumes: 1 for the whole lot, as most chains consume."""
+    if item.quantity == item.lot.quantity:
+        return Fraction(1)
+    return Fraction(item.quantity) / Fraction(item.lot.quantity)
+
+
 def _compute_processed(
     body: EventCreate,
     country: str,
@@ -45,7 +52,7 @@ def _compute_processed(
 ) -> None:
     given = [out.composition for out in outputs]
     pool = engine.make_pool(
-        [(Fraction(item.quantity) / Fraction(item.lot.quantity), lot_state(item.lot)) for item in inputs],
+        [(_consumed_share(item), lot_state(item.lot)) for item in inputs],
         outputs_resolved=all(c is None or engine.is_resolved_composition(c) for c in given),
     )
     if given[0] is None:
