@@ -6,14 +6,15 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 
-A = TypeVar("A", bound=BaseModel)
+from service.metrics import AnswerCounters
+
+A = TypeVar("A")
 
 
 class AnswerMemo(Generic[A]):
-    """SKU answers already given (the question's or the rules'), by SKU revision and question, least recently
-    asked dropped first.
+    """SKU answers already given (the question's or the rules', or their bytes), by SKU revision and question,
+    least recently asked dropped first.
 
     A SKU's revision changes in the transaction that records or voids one of its lots, and
     nothing else changes a stored origin, so an answer found under the revision just read is
@@ -25,6 +26,8 @@ class AnswerMemo(Generic[A]):
         self._answers: OrderedDict[Hashable, A] = OrderedDict()
         self._lock = threading.Lock()
         self._computing: dict[Hashable, threading.Lock] = {}
+        # Answers found and computed, for /metrics (service.metrics); None: not counted.
+        self.counters: AnswerCounters | None = None
 
     def get(self, key: Hashable) -> A | None:
         with self._lock:
@@ -54,6 +57,10 @@ class AnswerMemo(Generic[A]):
                 if answer is None:
                     answer = compute()
                     self.put(key, answer)
+                    if self.counters is not None:
+                        self.counters.computed.inc()
+                elif self.counters is not None:
+                    self.counters.remembered.inc()
                 return answer
         finally:
             with self._lock:
@@ -65,4 +72,6 @@ class AnswerMemo(Generic[A]):
         answer = self.get(key)
         if answer is None:
             answer = await run_in_threadpool(self.get_or_compute, key, compute)
+        elif self.counters is not None:
+            self.counters.remembered.inc()
         return answer
