@@ -325,3 +325,21 @@ class EpcisEvent(SQLModel, table=True):
     capture_pk: int = Field(foreign_key="epcis_capture.pk")
     document: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     declaration: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+
+
+class SkuAnswer(SQLModel, table=True):
+    """A SKU's short answer to one catalogue question, remembered for ``GET /v1/compliance`` and ``/v1/origin``.
+
+    Valid only while ``revision`` equals the SKU's revision followed by the prices' and custom rules' revision it
+    was worked out under (``service.portfolio``); any other row is a miss, worked out again and overwritten.
+    """
+
+    __tablename__ = "sku_answer"
+
+    sku_pk: int = Field(foreign_key="sku.pk", primary_key=True)
+    question: str = Field(max_length=64, primary_key=True)  # sha256 hex of the question as asked
+    revision: str = Field(max_length=200)
+    # Each answer given, "|yes|" for the plain question, "|yes|dfars-7052=yes|..." for the rules': filtered in SQL.
+    answers: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    summary: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))  # the item's answer fields, as JSON
+    computed_at: datetime = _timestamp()
