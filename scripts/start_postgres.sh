@@ -22,6 +22,15 @@ SELECT 'CREATE ROLE lodestone LOGIN CREATEDB PASSWORD ''lodestone'''
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lodestone')\gexec
 SELECT 'CREATE DATABASE lodestone OWNER lodestone'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'lodestone')\gexec
+-- DROP DATABASE ... WITH (FORCE) of a test database must also end an autovacuum worker that just started there.
+GRANT pg_signal_backend TO lodestone;
 SQL
+# The read-replica tests (tests/replica.py) run pg_basebackup as postgres over the local socket: the
+# stock pg_hba.conf allows it; a cluster made otherwise gets the line.
+hba=$(su postgres -c "psql -Atc 'SHOW hba_file'")
+if ! grep -Eq '^[[:space:]]*local[[:space:]]+replication[[:space:]]+(all|postgres)[[:space:]]' "$hba"; then
+  echo "local replication postgres peer" >>"$hba"
+  su postgres -c "psql -qAtc 'SELECT pg_reload_conf()'" >/dev/null
+fi
 port=$(pg_lsclusters --no-header | awk -v v="$version" -v c="$cluster" '$1 == v && $2 == c {print $3}')
 echo "postgresql+psycopg://lodestone:lodestone@127.0.0.1:${port}/lodestone"
