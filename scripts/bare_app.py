@@ -1,29 +1,37 @@
 """The bare framework `make bench` measures Lodestone against: FastAPI, nothing else.
 
-No middleware, no key, no database, no logging: ``/healthz`` answers ``{"status": "ok"}`` and
-``/answer`` the exact bytes of the answer being measured (read once from ``BARE_ANSWER_FILE``), as
-a plain ``Response``. Served by the same uvicorn settings and worker count as ``lodestone serve``.
+No middleware, no key, no database or logging: ``/healthz`` answers ``{"status": "ok"}`` and
+``/answer/<name>`` the exact bytes of each answer being measured (``<name>.json`` in ``BARE_ANSWERS``,
+read once at start), as a plain ``Response``. Served by the same uvicorn settings and worker count as
+``lodestone serve``. Its handlers are ``async`` (no thread-pool hop): the framework at its fastest is
+the ceiling.
 """
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Response
 
-ANSWER = Path(os.environ["BARE_ANSWER_FILE"]).read_bytes()
 app = FastAPI()
 
 
 @app.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @app.get("/readyz")
-def readyz() -> dict[str, str]:
+async def readyz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/answer")
-def answer() -> Response:
-    return Response(content=ANSWER, media_type="application/json")
+def _sending(content: bytes) -> Callable[[], Awaitable[Response]]:
+    async def answer() -> Response:
+        return Response(content=content, media_type="application/json")
+
+    return answer
+
+
+for answer_file in sorted(Path(os.environ["BARE_ANSWERS"]).glob("*.json")):
+    app.add_api_route(f"/answer/{answer_file.stem}", _sending(answer_file.read_bytes()), methods=["GET"])

@@ -3,7 +3,10 @@
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 import uuid
+from collections import OrderedDict
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -95,6 +98,14 @@ def revoke_key(session: Session, key_id: str, actor: Principal = OPERATOR) -> Ap
     return _read(key, code)
 
 
+def operator(presented: str, operator_keys: tuple[str, ...]) -> Principal | None:
+    """The operator, when ``presented`` is one of its keys (compared in constant time, every one of them)."""
+    matched = False
+    for operator_key in operator_keys:
+        matched |= hmac.compare_digest(presented.encode(), operator_key.encode())
+    return OPERATOR if matched else None
+
+
 def authenticate(session: Session, presented: str | None, operator_keys: tuple[str, ...]) -> Principal:
     """The caller behind a key; 401 without a key this service accepts.
 
@@ -104,11 +115,9 @@ def authenticate(session: Session, presented: str | None, operator_keys: tuple[s
     """
     if not presented:
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.")
-    matched = False
-    for operator_key in operator_keys:
-        matched |= hmac.compare_digest(presented.encode(), operator_key.encode())
-    if matched:
-        return Principal(role="admin")
+    principal = operator(presented, operator_keys)
+    if principal is not None:
+        return principal
     digest = hash_key(presented)
     row = session.connection().execute(_KEY_BY_HASH, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
@@ -126,3 +135,44 @@ _KEY_BY_HASH = (
     .join(Organization, col(ApiKey.organization_pk) == Organization.pk)
     .where(col(ApiKey.key_hash) == sa.bindparam("digest"))
 )  # fmt: skip
+
+
+class KnownKeys:
+    """Principals of organization keys authenticated in the last ``seconds``, for reads to skip the key lookup.
+
+    Per worker; a key's principal is trusted for at most ``seconds`` after the database last said it was valid,
+    so a revoked key stops reading on every worker within that bound (``LODESTONE_KEY_CACHE_SECONDS``). Writes
+    never use it: they authenticate against the database in their own transaction, so a revoked key never
+    writes again. Kept by the key's hash, never its secret; least recently used dropped past ``capacity``.
+    Justified by the "remembered SKU answer" and "/v1/lots" rows of BENCHMARKS.md: the lookup was a query per
+    request.
+    """
+
+    def __init__(self, seconds: float, capacity: int = 4096) -> None:
+        self.seconds = seconds
+        self._capacity = capacity
+        self._known: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, presented: str) -> Principal | None:
+        digest = hash_key(presented)
+        with self._lock:
+            known = self._known.get(digest)
+            if known is None:
+                return None
+            if time.monotonic() - known[0] >= self.seconds:
+                del self._known[digest]
+                return None
+            self._known.move_to_end(digest)
+            return known[1]
+
+    def put(self, presented: str, principal: Principal, checked_at: float) -> None:
+        """Remember ``principal`` as the database gave it at ``checked_at`` (``time.monotonic()`` before asking)."""
+        if self.seconds <= 0 or principal.key_id is None:
+            return
+        digest = hash_key(presented)
+        with self._lock:
+            self._known[digest] = (checked_at, principal)
+            self._known.move_to_end(digest)
+            while len(self._known) > self._capacity:
+                self._known.popitem(last=False)

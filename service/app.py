@@ -1,7 +1,9 @@
 """The ASGI application: routers, problem handlers, body limit, offline docs."""
 
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import CapacityLimiter
@@ -25,15 +27,20 @@ from service.api import (
     health,
     jwks,
     lots,
+    metrics,
     partners,
+    portfolio,
     prices,
     rules,
 )
+from service.api.consistency import ConsistencyToken
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import PROBLEM_JSON, BodyLimit, install_problem_handlers
+from service.api.remembered import Remembered, RememberedAnswers
+from service.api_keys import KnownKeys
 from service.config import Settings, get_settings
-from service.db import SIDE_CONNECTIONS, create_db_engine
+from service.db import SIDE_CONNECTIONS, create_check_engine, create_db_engine, create_read_replica
 from service.migrations import head_revision
 from service.schemas import AssessmentRead, ComplianceRead
 from service.signing import load_signer
@@ -53,6 +60,10 @@ honest about what nobody has shown (`unknown`).
   body gets the stored answer with `Idempotent-Replayed: true` and records nothing new;
   the same key with another body is 422; one still running is 409. Kept 24 hours.
 * Every answer carries `X-Request-ID` (yours, if you send a well-formed one).
+* Where reads are served by a PostgreSQL replica, every successful write answers with
+  `Lodestone-Consistency-Token`; send it back on a GET to read your own write (the read waits for
+  no one: the primary answers it until the replica has caught up). A malformed token is 422; without
+  a replica a well-formed one is ignored. `/readyz` reports the replica.
 * Decimals are JSON strings and exact; errors are RFC 9457 problem details.
 * The contract, as readable pages ([contents](/contract/)): [API.md](/contract/API.md) (paths,
   fields, status codes), origin semantics in [ORIGIN.md](/contract/ORIGIN.md), compliance rules in
@@ -96,6 +107,7 @@ TAGS = [
     {"name": "api-keys", "description": "Keys by organization and role (admins; managers, their own); shown once."},
     {"name": "audit", "description": "Every successful write, hash-chained (auditor and admin)."},
     {"name": "health", "description": "For load balancers; no API key needed."},
+    {"name": "metrics", "description": "For the operators' Prometheus: an admin or auditor key (README, Metrics)."},
 ]
 
 
@@ -137,6 +149,20 @@ def _documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Keep what start-up made out of the cycle collector's sweeps; close the database connections at the end.
+
+    Everything imported and built by now lives as long as the worker: frozen, the collector no longer walks it
+    on every full sweep (a batch's requests spent a tenth of their time there; BENCHMARKS.md, "Ingest").
+    """
+    gc.freeze()
+    yield
+    for engine in (app.state.engine, app.state.read_engine, app.state.check_engine):
+        if engine is not None:
+            engine.dispose()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPIOffline(
@@ -147,22 +173,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = create_db_engine(settings)
+    app.state.read_replica = create_read_replica(settings)
+    app.state.read_engine = app.state.read_replica.engine if app.state.read_replica is not None else None
+    app.state.check_engine = create_check_engine(settings, settings.database_url)
     app.state.reads_on_event_loop = (
         settings.reads_on_event_loop if settings.reads_on_event_loop is not None else settings.database_is_local()
     )
     app.state.admin_keys = settings.accepted_admin_keys()
+    app.state.known_keys = KnownKeys(settings.key_cache_seconds)
     app.state.signer = load_signer(settings)
     app.state.answers = AnswerMemo[AssessmentRead]()
     app.state.compliance = AnswerMemo[ComplianceRead]()
+    app.state.remembered = AnswerMemo[Remembered](capacity=2048)
+    app.state.lot_reads = AnswerMemo[bytes](capacity=2048)
     app.state.side_connections = CapacityLimiter(SIDE_CONNECTIONS)
     app.state.migration_head = head_revision()
     install_problem_handlers(app)
+    if app.state.read_replica is not None:
+        app.add_middleware(ConsistencyToken)
     app.add_middleware(Idempotency)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RememberedAnswers)
+    app.add_middleware(RequestContext, access_log=settings.access_log, metrics=settings.metrics)
     configure_logging()
     for router in (
         health.router,
@@ -175,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lots.router,
         answers.router,
         compliance.router,
+        portfolio.router,
         rules.router,
         prices.router,
         admin.key_router,
@@ -187,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contract.router,
     ):
         app.include_router(router)
+    metrics.install(app)
     contract.secure_docs(app)
     app.openapi = _documented(app)  # type: ignore[method-assign]
     return app

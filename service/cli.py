@@ -1,4 +1,4 @@
-"""The ``lodestone`` command: serve, migrate, demo, keys, signing keys, verify attestations, openapi."""
+"""The ``lodestone`` command: serve, migrate, demo, keys, signing keys, verify attestations, copy, openapi."""
 
 import argparse
 import json
@@ -40,7 +40,27 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_dir(workers: int) -> str | None:
+    """Where several workers keep the values that any worker's /metrics adds up (service.metrics), emptied
+    before they start: the operator's ``PROMETHEUS_MULTIPROC_DIR``, or with several workers a fresh
+    directory, set for them and returned to be removed when the server stops."""
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    if workers < 2 or not get_settings().metrics:
+        return None
+    made = tempfile.mkdtemp(prefix="lodestone-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import shutil
+
     import uvicorn
 
     from service.signing import SigningKeyError, load_signer
@@ -60,10 +80,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"note: LODESTONE_ADMIN_KEY is set, so the generated key in {ignored} is not accepted", file=sys.stderr)
     # uvloop and httptools: the event loop and HTTP parser in C, about twice the requests per core.
     # No uvicorn access log: the app writes one JSON line a request (logger `lodestone.access`).
-    uvicorn.run(
-        "service.asgi:app", host=args.host, port=args.port, workers=args.workers, proxy_headers=True,
-        loop="uvloop", http="httptools", access_log=False,
-    )  # fmt: skip
+    metrics_dir = _metrics_dir(args.workers)
+    # Two malloc arenas per worker instead of eight per core: the threads' arenas were a third of a worker's peak
+    # memory (BENCHMARKS.md, "Memory"). Read by each worker process as it starts.
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    try:
+        uvicorn.run(
+            "service.asgi:app", host=args.host, port=args.port, workers=args.workers, proxy_headers=True,
+            loop="uvloop", http="httptools", access_log=False,
+        )  # fmt: skip
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -92,6 +120,18 @@ def cmd_verify(_args: argparse.Namespace) -> int:
     verdict = "ok" if report.ok else f"{len(report.mismatches)} mismatches"
     print(f"verified {report.events} events and {report.lots} lots: {verdict}")
     return 0 if report.ok else 1
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from service.database_copy import CopyError, copy_database
+
+    try:
+        report = copy_database(get_settings().database_url, args.to)
+    except CopyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(report.summary()))
+    return 0
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -351,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         func=cmd_key
     )
     sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=cmd_openapi)
+    copy = sub.add_parser("copy", help="copy the whole database into an empty one, e.g. from SQLite to PostgreSQL")
+    copy.add_argument("--to", required=True, metavar="URL", help="the target, e.g. postgresql+psycopg://u:p@host/db")
+    copy.set_defaults(func=cmd_copy)
     keys = sub.add_parser("keys", help="manage organization API keys").add_subparsers(
         dest="keys_command", required=True
     )

@@ -3,6 +3,7 @@
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,10 +41,38 @@ class Settings(BaseSettings):
         description="The EPCIS 2.0 JSON schema captures are validated against; default: the copy `make install` "
         "puts in the virtual environment (`share/lodestone/epcis-json-schema.json`).",
     )
+    access_log: Literal["all", "writes", "off"] = Field(
+        "writes",
+        description="Which requests get a JSON line on `lodestone.access`: `all`; `writes` (every request but a "
+        "read answered 1xx-3xx, which `/metrics` counts); `off`. Unexpected errors are always logged.",
+    )
+    key_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a worker trusts an organization key for reads after the database last confirmed it: "
+        "a revoked key stops reading within this bound on every worker (writes always check the database); 0 "
+        "looks every key up on every request.",
+    )
+    read_database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of a PostgreSQL streaming replica of the database: GET and HEAD requests read "
+        'there while it keeps up (README, "Scale-out: read replicas"); unset: everything on the primary.',
+    )
+    read_replica_max_lag_seconds: Decimal = Field(
+        Decimal("10"),
+        ge=0,
+        description="How far behind the primary the replica may be and still answer reads (and authenticate "
+        "them: a key revoked on the primary stops working within this bound); beyond it reads go to the primary.",
+    )
     reads_on_event_loop: bool | None = Field(
         None,
         description="Run reads' database work on the event loop; unset: yes on SQLite, no on PostgreSQL "
         "(false suits SQLite on a network file system, where a read can wait).",
+    )
+    metrics: bool = Field(
+        True,
+        description="Serve Prometheus metrics at `/metrics` (admin or auditor key), counting every request and "
+        "SKU answer for them; false: no `/metrics` and no counting on the request path.",
     )
 
     def database_is_local(self) -> bool:

@@ -1,7 +1,10 @@
 """Engine, sessions, the constraint naming convention and exact column types."""
 
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -9,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session, SQLModel
 
 from service.config import Settings
@@ -137,10 +141,169 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Session]:
     included), so entering the block never waits for a lock.
     """
     bind = engine.execution_options(lodestone_write=True) if write else engine
-    with Session(bind, expire_on_commit=False) as session:
+    with _committed(Session(bind, expire_on_commit=False)) as session:
+        yield session
+
+
+@contextmanager
+def _committed(session: Session) -> Iterator[Session]:
+    with session:
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+# Read replicas (README, "Scale-out: read replicas"). A position in the write-ahead log is an LSN,
+# written by PostgreSQL as two hexadecimal halves of a 64-bit number: ``16/B374D848``.
+_LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
+REPLICA_RETRY_SECONDS = 5  # after the replica failed to answer, reads stay on the primary this long
+REPLICA_CONNECT_TIMEOUT_SECONDS = 2
+
+
+def parse_lsn(text: str) -> int | None:
+    """The position ``text`` names (``16/B374D848``), or None when it is not one."""
+    match = _LSN.fullmatch(text)
+    return (int(match[1], 16) << 32 | int(match[2], 16)) if match else None
+
+
+def format_lsn(position: int) -> str:
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
+def wal_position(engine: Engine) -> int | None:
+    """How far the primary's write-ahead log is written: read after a commit, it covers that commit.
+
+    None when the primary does not answer: the write is committed all the same, and its answer
+    must say so rather than fail for want of a token.
+    """
+    try:
+        with engine.connect() as connection:
+            lsn = connection.exec_driver_sql("SELECT pg_current_wal_lsn()::text").scalar_one()
+    except sa.exc.SQLAlchemyError:
+        return None
+    return parse_lsn(lsn)
+
+
+# One round trip: how far the replica has replayed, and how stale that is. It is behind only while it
+# holds WAL it has received and not replayed; its lag is then the age of the last transaction it did
+# replay (an overestimate after an idle spell, never an underestimate). Without a WAL receiver it cannot
+# know what it misses (the primary is gone or unreachable), so it is not current whatever it replayed.
+_REPLICA_STATUS = sa.text("""
+SELECT pg_is_in_recovery() AS is_standby,
+       pg_last_wal_replay_lsn()::text AS replayed,
+       COALESCE(pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn(), false) AS is_behind,
+       EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) AS replay_age,
+       EXISTS (SELECT FROM pg_stat_wal_receiver) AS is_streaming
+""")
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    is_standby: bool
+    is_streaming: bool
+    replayed: int  # LSN
+    lag_seconds: Decimal | None  # None: behind by an unknown amount
+
+    def serves(self, max_lag_seconds: Decimal, token: int | None) -> bool:
+        """Whether a read may come from here: a streaming standby within the lag bound that has replayed ``token``."""
+        current = self.lag_seconds is not None and self.lag_seconds <= max_lag_seconds
+        replayed = token is None or self.replayed >= token
+        return self.is_standby and self.is_streaming and current and replayed
+
+
+def replica_status(connection: sa.Connection) -> ReplicaStatus:
+    row = connection.execute(_REPLICA_STATUS).one()
+    if not row.is_standby:  # promoted, or not a replica at all: its data no longer follows the primary's
+        return ReplicaStatus(False, False, 0, None)
+    age = row.replay_age
+    lag = (max(Decimal(0), Decimal(age)) if age is not None else None) if row.is_behind else Decimal(0)
+    return ReplicaStatus(True, bool(row.is_streaming), parse_lsn(row.replayed or "") or 0, lag)
+
+
+@dataclass
+class ReadReplica:
+    """Where reads may go: a streaming replica's engine, how stale it may be, and when to try it again."""
+
+    engine: Engine
+    max_lag_seconds: Decimal
+    retry_at: float = 0.0  # time.monotonic(); until then, reads skip a replica that failed to answer
+
+    def session(self, token: int | None) -> Session | None:
+        """A session on the replica, already in its transaction, when it may answer; None when it may not."""
+        if time.monotonic() < self.retry_at:
+            return None
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            status = replica_status(session.connection())
+        except sa.exc.SQLAlchemyError:
+            session.close()
+            self.retry_at = time.monotonic() + REPLICA_RETRY_SECONDS
+            return None
+        if not status.serves(self.max_lag_seconds, token):
+            session.close()
+            return None
+        return session
+
+
+def create_read_replica(settings: Settings) -> ReadReplica | None:
+    """The replica of ``LODESTONE_READ_DATABASE_URL``, or None (unset, or the primary is SQLite)."""
+    if settings.read_database_url is None or settings.database_is_local():
+        return None
+    engine = sa.create_engine(
+        settings.read_database_url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        connect_args={"connect_timeout": REPLICA_CONNECT_TIMEOUT_SECONDS, "application_name": "lodestone-read"},
+    )
+    return ReadReplica(engine, settings.read_replica_max_lag_seconds)
+
+
+@contextmanager
+def read_transaction(primary: Engine, replica: ReadReplica | None, token: int | None) -> Iterator[Session]:
+    """A read's transaction: on the replica when it is current (and has replayed ``token``), else on the primary.
+
+    The replica's answer is consistent (one standby snapshot per statement, never ahead of the primary)
+    and at most ``max_lag_seconds`` old; with a token, it holds at least everything up to the token.
+    """
+    session = replica.session(token) if replica is not None else None
+    if session is None:
+        with transaction(primary, write=False) as on_primary:
+            yield on_primary
+        return
+    with _committed(session) as on_replica:
+        yield on_replica
+
+
+def driver_statement(engine: Engine, statement: sa.ClauseElement, params: Mapping[str, Any]) -> tuple[str, Any]:
+    """A statement's SQL and parameters as the driver takes them, for a cursor run without SQLAlchemy.
+
+    For the one read on the hottest path (``api.remembered``): SQLAlchemy's connection, transaction and
+    result layers cost more than the query itself there. Parameters pass through their types' bind
+    processing, as SQLAlchemy would send them.
+    """
+    compiled = statement.compile(dialect=engine.dialect)
+    assert isinstance(compiled, SQLCompiler)
+    values = dict(compiled.construct_params(dict(params)))
+    for name, bind in compiled.binds.items():
+        processor = bind.type.bind_processor(engine.dialect)
+        if processor is not None and name in values:
+            values[name] = processor(values[name])
+    if compiled.positiontup is not None:
+        return compiled.string, tuple(values[name] for name in compiled.positiontup)
+    return compiled.string, values
+
+
+def create_check_engine(settings: Settings, url: str) -> Engine | None:
+    """Connections for the one-statement reads of remembered answers (``api.remembered``): on PostgreSQL
+    autocommit (no BEGIN and ROLLBACK round trips around the statement) and without a ping on checkout, a
+    failed read answering the request the long way instead; on SQLite None, the database's own engine.
+
+    Four round trips became one (BENCHMARKS.md, "remembered SKU answer" on PostgreSQL).
+    """
+    if settings.database_is_local():
+        return None
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=SIDE_CONNECTIONS, max_overflow=0)

@@ -300,14 +300,23 @@ def _explain(rule: Rule, version: RuleVersion, name: str, decided: Verdict, on: 
 
 
 # Every rules' answer for a SKU starts here: the SKU's key and revision, and what else its answer depends on
-# (prices and custom rules, only ever added to: their newest keys), in one statement built once.
+# (prices and custom rules, only ever added to: how many there are and their newest keys; the newest key alone
+# would miss a row committed after one with a later key, as PostgreSQL allows), in one statement built once.
 _SKU_AND_CATALOG = sa.select(
     col(Sku.pk),
     col(Sku.revision),
+    sa.select(sa.func.count()).select_from(Price).scalar_subquery(),
     sa.select(sa.func.max(col(Price.pk))).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(CustomRule).scalar_subquery(),
     sa.select(sa.func.max(col(CustomRule.pk))).scalar_subquery(),
 ).where(SKU_CALLED)
 _SKU_AND_CATALOG_AS_OF = _SKU_AND_CATALOG.where(col(Sku.created_at) <= knowledge.as_of_param())
+
+
+def revisions_query(code: str, as_of: datetime | None = None) -> tuple[Any, dict[str, object]]:
+    """The statement (and its parameters) whose row is the SKU's key and the revisions its rules' answer is
+    pinned to."""
+    return (_SKU_AND_CATALOG if as_of is None else _SKU_AND_CATALOG_AS_OF), {"sku": code, "as_of": as_of}
 
 
 def sku_revisions(session: Session, code: str, as_of: datetime | None = None) -> tuple[int, tuple[object, ...]]:
@@ -315,8 +324,8 @@ def sku_revisions(session: Session, code: str, as_of: datetime | None = None) ->
 
     As of a moment, a SKU registered after it is not found.
     """
-    query = _SKU_AND_CATALOG if as_of is None else _SKU_AND_CATALOG_AS_OF
-    found = session.connection().execute(query, {"sku": code, "as_of": as_of}).first() if is_code(code) else None
+    query, params = revisions_query(code, as_of)
+    found = session.connection().execute(query, params).first() if is_code(code) else None
     if found is None:
         raise no_sku(code, as_of)
     pk, *revisions = found

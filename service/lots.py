@@ -1,5 +1,6 @@
 """Lots: stored origins, how they are read back, and how lots are found and listed."""
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -13,13 +14,14 @@ from sqlmodel import Session, col
 
 from service import origin as engine
 from service.access import OPERATOR, Principal
+from service.answer_memo import AnswerMemo
 from service.errors import NotFound
 from service.facilities import is_facility
 from service.models import Event, Facility, Lot, Organization, Sku
 from service.numbers import format_decimal, format_kg, format_kg_over, format_share
 from service.organizations import is_organization
 from service.pagination import decode_cursor, paginate
-from service.schemas import ElementOrigin, LotRead, OriginRead, Page, RouteShare, is_id
+from service.schemas import ElementOrigin, LotRead, OriginRead, RouteShare, is_id
 from service.schemas.lots import ValueRead
 from service.skus import is_sku
 from service.visibility import sees_everything, sees_lot
@@ -114,13 +116,31 @@ def route_shares(routes: Mapping[engine.Route, Fraction]) -> list[RouteShare]:
     return _route_shares(*_over_one_denominator(routes.items()))
 
 
-def _route_shares(routes: Mapping[engine.Route, int], denominator: int) -> list[RouteShare]:
-    whole = sum(routes.values())
+class _Shares(dict[int, str]):
+    """``format_share(kg, whole)`` for one ``whole``, each distinct ``kg`` written once.
+
+    A lot's five stages and its routes repeat a handful of values (the later stages are all
+    ``none``, at 100 %), and writing a percent was most of the time of shaping a lot's answer.
+    """
+
+    def __init__(self, whole: int) -> None:
+        super().__init__()
+        self.whole = whole
+
+    def __missing__(self, kg: int) -> str:
+        text = self[kg] = format_share(kg, self.whole)
+        return text
+
+
+def _route_shares(
+    routes: Mapping[engine.Route, int], denominator: int, shares: _Shares | None = None
+) -> list[RouteShare]:
+    percent = shares if shares is not None else _Shares(sum(routes.values()))
     return [
         RouteShare(
             route=dict(zip(engine.STAGES, route, strict=True)),
             kg=format_kg_over(kg, denominator),
-            percent=format_share(kg, whole),
+            percent=percent[kg],
         )
         for route, kg in engine.sorted_routes(routes)
     ]
@@ -130,12 +150,12 @@ def stage_percents(routes: Mapping[engine.Route, Fraction]) -> dict[str, dict[st
     return _stage_percents(_over_one_denominator(routes.items())[0])
 
 
-def _stage_percents(routes: Mapping[engine.Route, int]) -> dict[str, dict[str, str]]:
-    whole = sum(routes.values())
-    if not whole:
+def _stage_percents(routes: Mapping[engine.Route, int], shares: _Shares | None = None) -> dict[str, dict[str, str]]:
+    percent = shares if shares is not None else _Shares(sum(routes.values()))
+    if not percent.whole:
         return {stage: {} for stage in engine.STAGES}
     return {
-        stage: {value: format_share(kg, whole) for value, kg in values.items() if kg}
+        stage: {value: percent[kg] for value, kg in values.items() if kg}
         for stage, values in engine.stage_marginals(routes).items()
     }
 
@@ -158,11 +178,12 @@ def _origin_read(state: engine.LotState, *, elements: bool) -> OriginRead:
             )
             for element in sorted(origin, key=engine.symbol_order)
         }
+    shares = _Shares(sum(routes.values()))
     return OriginRead(
-        total_kg=format_kg_over(sum(routes.values()), denominator),
+        total_kg=format_kg_over(shares.whole, denominator),
         element_resolved=state.element_resolved,
-        stages=_stage_percents(routes),
-        routes=_route_shares(routes, denominator),
+        stages=_stage_percents(routes, shares),
+        routes=_route_shares(routes, denominator, shares),
         elements=element_origins,
     )
 
@@ -205,14 +226,18 @@ def lot_read(
     )
 
 
+# Built once (statements are immutable; each caller adds its own conditions): building it was a tenth of a page.
+_LOT_VIEWS = (
+    sa.select(Lot, col(Organization.code), col(Facility.code), col(Sku.sku), col(Event.id))
+    .join(Organization, col(Lot.organization_pk) == Organization.pk)
+    .join(Facility, col(Lot.facility_pk) == Facility.pk)
+    .join(Event, col(Lot.event_pk) == Event.pk)
+    .outerjoin(Sku, col(Lot.sku_pk) == Sku.pk)
+)
+
+
 def lot_views_query() -> Any:
-    return (
-        sa.select(Lot, col(Organization.code), col(Facility.code), col(Sku.sku), col(Event.id))
-        .join(Organization, col(Lot.organization_pk) == Organization.pk)
-        .join(Facility, col(Lot.facility_pk) == Facility.pk)
-        .join(Event, col(Lot.event_pk) == Event.pk)
-        .outerjoin(Sku, col(Lot.sku_pk) == Sku.pk)
-    )
+    return _LOT_VIEWS
 
 
 def lot_views(session: Session, query: Any) -> list[LotView]:
@@ -248,10 +273,23 @@ def list_lots(
     sku: str | None = None,
     code: str | None = None,
     material: str | None = None,
-) -> Page[LotRead]:
-    """The lots ``actor`` sees, filtered in SQL so counts and pages never include another organization's."""
+    reads: AnswerMemo[bytes] | None = None,
+) -> bytes:
+    """The lots ``actor`` sees, filtered in SQL so counts and pages never include another organization's: the
+    page as sent, a ``Page[LotRead]`` in JSON.
+
+    ``reads`` remembers lots as written (``LotRead`` JSON), by their key and what may still change of them (what
+    is left, the status): a lot's origin, composition and codes never change once recorded, and working them
+    out and writing them again was most of a page's time (BENCHMARKS.md, "/v1/lots?limit=50").
+    """
     after = decode_cursor(cursor, int)
-    query = lot_views_query().where(visible_lots(actor)).order_by(col(Lot.pk)).limit(limit + 1)
+    query = (
+        lot_views_query()
+        .with_only_columns(col(Lot.pk), col(Lot.remaining), col(Lot.status))
+        .where(visible_lots(actor))
+        .order_by(col(Lot.pk))
+        .limit(limit + 1)
+    )
     if after is not None:
         query = query.where(col(Lot.pk) > after)
     if organization is not None:
@@ -264,5 +302,16 @@ def list_lots(
         query = query.where(sa.func.lower(col(Lot.code)) == code.lower())
     if material is not None:
         query = query.where(Lot.material == material)
-    views, next_cursor = paginate(lot_views(session, query), limit, lambda v: v.lot.pk or 0)
-    return Page(items=[view.read() for view in views], next_cursor=next_cursor)
+    # The page's keys and what may have changed of each lot first; whole rows only for lots not remembered as read.
+    found, next_cursor = paginate(list(session.execute(query)), limit, lambda row: row[0])
+    memo = reads if reads is not None else AnswerMemo[bytes](capacity=limit + 1)
+    remembered = {tuple(row): memo.get(tuple(row)) for row in found}
+    missing = [key[0] for key, read in remembered.items() if read is None]
+    views = views_by_pk(session, missing) if missing else {}
+    items = []
+    for key, read in remembered.items():
+        if read is None:
+            read = views[key[0]].read().model_dump_json().encode()
+            memo.put(key, read)
+        items.append(read)
+    return b'{"items":[%s],"next_cursor":%s}' % (b",".join(items), json.dumps(next_cursor).encode())

@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
@@ -43,13 +44,18 @@ _PK_AND_REVISION_AS_OF = _PK_AND_REVISION.where(col(Sku.created_at) <= knowledge
 
 def sku_revision(session: Session, code: str, as_of: datetime | None = None) -> tuple[int, str]:
     """The SKU's key and its current revision (see ``touch_skus``); a SKU registered after ``as_of`` is not found."""
-    query = _PK_AND_REVISION if as_of is None else _PK_AND_REVISION_AS_OF
-    found = session.connection().execute(query, {"sku": code, "as_of": as_of}).first() if is_code(code) else None
+    query, params = revision_query(code, as_of)
+    found = session.connection().execute(query, params).first() if is_code(code) else None
     if found is None:
         raise no_sku(code, as_of)
     pk, revision = found
     assert pk is not None  # a stored row has its key
     return pk, revision
+
+
+def revision_query(code: str, as_of: datetime | None = None) -> tuple[Any, dict[str, object]]:
+    """The statement (and its parameters) whose row is the SKU's key and revision: what its answer is pinned to."""
+    return (_PK_AND_REVISION if as_of is None else _PK_AND_REVISION_AS_OF), {"sku": code, "as_of": as_of}
 
 
 def no_sku(code: str, as_of: datetime | None = None) -> NotFound:

@@ -48,9 +48,12 @@ def wait_ready(server: ServerProcess, timeout: float = 60) -> None:
 
 
 @contextmanager
-def running_server(database_url: str, log_dir: Path, workers: int = 2) -> Iterator[Server]:
-    """``lodestone serve --workers N`` in its own process group, stopped (or killed) at the end."""
+def running_server(database_url: str, log_dir: Path, workers: int = 2, **settings: str) -> Iterator[Server]:
+    """``lodestone serve --workers N`` in its own process group, stopped (or killed) at the end.
+
+    ``settings`` are more of the server's settings (``key_cache_seconds="1"``: ``LODESTONE_KEY_CACHE_SECONDS``).
+    """
     port = free_port()
-    env = lodestone_env(database_url)
+    env = lodestone_env(database_url) | {f"LODESTONE_{name.upper()}": value for name, value in settings.items()}
     with serving(env, log_dir / f"server-{port}.log", options=["--workers", str(workers)], port=port) as started:
         yield Server(started.process, started.base_url, started.log)

@@ -2,6 +2,7 @@
 
 import hashlib
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -164,6 +165,8 @@ MATRIX = [
     Cell("assess SKU", "GET", lambda w: "/v1/skus/OWN-SKU/origin", EVERYONE),
     Cell("lot compliance", "GET", lambda w: f"/v1/lots/{w.lot}/compliance", EVERYONE),
     Cell("SKU compliance", "GET", lambda w: "/v1/skus/OWN-SKU/compliance", EVERYONE),
+    Cell("list every SKU's rules' answers", "GET", lambda w: "/v1/compliance?on=2027-01-01", EVERYONE),
+    Cell("list every SKU's answer", "GET", lambda w: "/v1/origin?answer=unknown", EVERYONE),
     Cell("disclose SKU", "GET", lambda w: "/v1/skus/OWN-SKU/disclosure", EVERYONE),
     Cell("disclose and attest own SKU", "GET", lambda w: "/v1/skus/OWN-SKU/disclosure?attest=true", ATTESTERS),
     Cell("SKU flows", "GET", lambda w: "/v1/skus/OWN-SKU/flows", EVERYONE),
@@ -236,6 +239,7 @@ MATRIX = [
     Cell("export own lot as EPCIS", "GET", lambda w: f"/v1/lots/{w.lot}/epcis", MATERIAL),
     Cell("read audit", "GET", lambda w: "/v1/audit", AUDIT),
     Cell("verify audit", "GET", lambda w: "/v1/audit/verify", AUDIT),
+    Cell("scrape metrics", "GET", lambda w: "/metrics", AUDIT),
 ]  # fmt: skip
 
 
@@ -247,7 +251,7 @@ def test_role_by_route_matrix(world: World) -> None:
         expected = cell.ok if role in cell.allowed else dict(cell.refused).get(role, 403)
         assert status == expected, (cell.name, role, status)
         cells += 1
-    assert cells == len(MATRIX) * len(ROLES) == 340
+    assert cells == len(MATRIX) * len(ROLES) == 355
     print(f"role matrix: {cells} cells asserted")
 
 
@@ -283,6 +287,14 @@ def test_key_is_shown_once_stored_hashed_and_revocable(world: World, settings: S
     revoked = client.delete(f"/v1/api-keys/{created['id']}")
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None
+    # A write checks the database at once; a read trusts what it last saw for at most key_cache_seconds.
+    write = client.post(
+        "/v1/skus",
+        json={"sku": "NEW", "name": "n", "organization": "OWN"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert write.status_code == 401
+    time.sleep(settings.key_cache_seconds)
     response = client.get("/v1/skus", headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"

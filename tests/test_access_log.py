@@ -1,4 +1,5 @@
-"""``lodestone serve`` logs each request once: the app's JSON line, not uvicorn's access line too."""
+"""``lodestone serve`` logs each request once (``LODESTONE_ACCESS_LOG=all``): the app's JSON line, not uvicorn's
+access line too."""
 
 import json
 import re
@@ -14,7 +15,8 @@ UVICORN_ACCESS = re.compile(r'- "[A-Z]+ \S+ HTTP/[0-9.]+" \d{3}')
 def test_each_request_is_one_json_line(tmp_path: Path) -> None:
     ids = [f"access-log-{n}" for n in range(REQUESTS)]
     paths = ["/healthz", "/v1/lots", "/nowhere"]  # 200, 401 without a key, 404
-    with running_server(f"sqlite:///{tmp_path / 'lodestone.db'}", tmp_path, workers=2) as server:
+    database = f"sqlite:///{tmp_path / 'lodestone.db'}"
+    with running_server(database, tmp_path, workers=2, access_log="all") as server:
         with server.client() as client:
             for n, request_id in enumerate(ids):
                 client.get(paths[n % 3], headers={"X-Request-ID": request_id, "Authorization": ""})

@@ -1,6 +1,8 @@
 """The schema comes from Alembic only: one head, up and down and up again, no drift, on each backend."""
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from sqlmodel import SQLModel
 from service.app import create_app
 from service.config import Settings
 from service.db import create_db_engine
-from service.migrations import alembic_config, downgrade, upgrade
+from service.migrations import alembic_config, downgrade, head_revision, upgrade
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 TABLES = {"organization", "facility", "facility_stage", "sku", "event", "event_input", "lot"}
@@ -157,3 +159,26 @@ def test_magnet_making_lots_become_production_lots_of_their_sku(empty_url: str) 
     assert production == [False, False]
     assert after != revision
     engine.dispose()
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_a_serving_app_never_loads_alembic(tmp_path: Path) -> None:
+    """Workers read the head and the database's revision without it: it is memory every worker would hold."""
+    database = f"sqlite:///{tmp_path / 'lodestone.db'}"
+    upgrade(create_db_engine(Settings(database_url=database)))
+    script = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from service.app import create_app\n"
+        "from service.config import Settings\n"
+        f"app = create_app(Settings(database_url={database!r}, admin_key='k'))\n"
+        "with TestClient(app) as client:\n"
+        "    assert client.get('/readyz').status_code == 200\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.observability import JsonFormatter
-from tests.conftest import ADMIN_KEY
+from service.config import Settings
+from tests.conftest import ADMIN_KEY, serve_in_process
 from tests.helpers import post_ok
 
 
@@ -35,7 +36,13 @@ def test_request_id_is_echoed_and_in_problems(client: TestClient) -> None:
     assert generated.json()["request_id"] == generated.headers["x-request-id"]
 
 
-def test_logs_are_json_with_request_id_and_no_secrets(client: TestClient, log_lines: io.StringIO) -> None:
+@pytest.fixture
+def logging_all(settings: Settings) -> Iterator[TestClient]:
+    yield from serve_in_process(settings.model_copy(update={"access_log": "all"}))
+
+
+def test_logs_are_json_with_request_id_and_no_secrets(logging_all: TestClient, log_lines: io.StringIO) -> None:
+    client = logging_all
     post_ok(client, "/v1/organizations", {"code": "ORG", "name": "Org", "country": "DE"})
     created = post_ok(client, "/v1/api-keys", {"organization": "ORG", "role": "viewer", "name": "portal"})
     secret = created["key"]
@@ -54,3 +61,28 @@ def test_logs_are_json_with_request_id_and_no_secrets(client: TestClient, log_li
     everything = log_lines.getvalue()
     for secret_text in (secret, ADMIN_KEY, "wrong-secret-123", "another-wrong-secret"):
         assert secret_text not in everything
+
+
+def _access(log_lines: io.StringIO) -> list[tuple[str, str, int]]:
+    records = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    return [(r["method"], r["path"], r["status"]) for r in records if r["logger"] == "lodestone.access"]
+
+
+def test_by_default_writes_and_refusals_are_logged_not_every_read(client: TestClient, log_lines: io.StringIO) -> None:
+    post_ok(client, "/v1/organizations", {"code": "ORG", "name": "Org", "country": "DE"})
+    assert client.get("/v1/organizations/ORG").status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/v1/organizations/NOPE").status_code == 404
+    assert client.get("/v1/skus", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert _access(log_lines) == [
+        ("POST", "/v1/organizations", 201),
+        ("GET", "/v1/organizations/NOPE", 404),
+        ("GET", "/v1/skus", 401),
+    ]
+
+
+def test_access_log_off_logs_no_request(settings: Settings, log_lines: io.StringIO) -> None:
+    for client in serve_in_process(settings.model_copy(update={"access_log": "off"})):
+        post_ok(client, "/v1/organizations", {"code": "ORG", "name": "Org", "country": "DE"})
+        assert client.get("/v1/organizations/NOPE").status_code == 404
+    assert _access(log_lines) == []

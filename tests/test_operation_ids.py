@@ -40,6 +40,8 @@ DOCUMENTED = {
     ("GET", "/v1/skus/{sku}/origin"): "assess_sku",
     ("GET", "/v1/lots/{id}/compliance"): "lot_compliance",
     ("GET", "/v1/skus/{sku}/compliance"): "sku_compliance",
+    ("GET", "/v1/compliance"): "list_compliance",
+    ("GET", "/v1/origin"): "list_origin",
     ("GET", "/v1/rules"): "list_rules",
     ("GET", "/v1/rules/{id}"): "get_rule",
     ("POST", "/v1/rules"): "create_rule",
@@ -72,6 +74,7 @@ DOCUMENTED = {
     ("GET", "/v1/organizations/{code}/suppliers"): "list_suppliers",
     ("POST", "/v1/organizations/{code}/suppliers"): "add_supplier",
     ("DELETE", "/v1/organizations/{code}/suppliers/{organization}"): "remove_supplier",
+    ("GET", "/metrics"): "get_metrics",
 }
 
 

@@ -161,7 +161,8 @@ def widget_made_from(client: TestClient, n: int) -> str:
         "outputs": [{"code": f"WIDGET-{n}", "material": "product", "quantity": "10", "unit": "pcs", "sku": "WIDGET",
                      "composition": {"Nd": "10"}}],
     })  # fmt: skip
-    return made.headers[HEADER]
+    token: str = made.headers[HEADER]
+    return token
 
 
 def widget_lots(client: TestClient, **headers: str) -> set[str]:

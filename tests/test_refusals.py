@@ -1459,7 +1459,9 @@ def test_odd_ids_never_answer_500(client: TestClient, ore: JSON, template: str) 
     for odd in ODD_IDS:
         response = client.get(template.format(odd))
         assert_never_500(response, odd)
-        assert response.status_code in (404, 422), (odd, response.status_code)
+        # The client resolves the dots: `/v1/skus/../origin` is `/v1/origin`, another route, with its own answer.
+        if odd != "..":
+            assert response.status_code in (404, 422), (odd, response.status_code)
     refused(client, "POST", "/v1/events/%00/void", 404)
 
 

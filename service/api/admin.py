@@ -57,7 +57,8 @@ def list_keys(
     responses=problems(404, 409, conflict="The key is already revoked."),
 )
 def revoke_key(id: KeyId, session: SessionDep, actor: KeyManager, context: WriteContextDep) -> ApiKeyRead:
-    """Revoke a key for good (a manager: its own organization's): from now on it answers 401 on every worker."""
+    """Revoke a key for good (a manager: its own organization's): its writes answer 401 at once, its reads within
+    `LODESTONE_KEY_CACHE_SECONDS` (2 s) on every worker."""
     revoked = api_keys.revoke_key(session, id, actor)
     audit.append(session, context, "key.revoked", revoked.id)
     return revoked

@@ -2,14 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Query, Request, Response
 
-from service import assessments, knowledge
+from service import assessments, knowledge, skus
 from service.answer_memo import AnswerMemo
 from service.api.catalog import SkuPath
 from service.api.common import AsOf, problems, v1_router
 from service.api.deps import Reader, SessionDep, run_database_work
 from service.api.lots import LotId
+from service.api.remembered import Pinned, answered
 from service.errors import invalid
 from service.questions import Question
 from service.schemas import AssessmentRead, UtcTimestamp
@@ -64,7 +65,12 @@ async def assess_lot(
     return knowledge.echoed(answer, as_of, moment)
 
 
-@router.get("/skus/{sku}/origin", summary="Ask the question for a SKU", responses=problems(404, 422))
+@router.get(
+    "/skus/{sku}/origin",
+    summary="Ask the question for a SKU",
+    response_model=AssessmentRead,
+    responses=problems(404, 422),
+)
 async def assess_sku(
     request: Request,
     sku: SkuPath,
@@ -78,7 +84,7 @@ async def assess_sku(
     produced_to: Annotated[UtcTimestamp | None, Query(description="Only lots made before this time.")] = None,
     lots_limit: Annotated[int, Query(ge=0, le=1000, description="List at most this many lots (worst first).")] = 100,
     as_of: AsOf = None,
-) -> AssessmentRead:
+) -> Response:
     """Does this SKU contain rare earths from these countries at these stages: the worst of its production lots.
 
     Any key may ask. Its lots the key may not see (another organization's, unless the key is an admin's or an
@@ -96,5 +102,8 @@ async def assess_sku(
     )
     memo: AnswerMemo[AssessmentRead] = request.app.state.answers
     answer = await memo.remembered(asked.key, lambda: assessments.assess_sku(session, asked))
-    # Remembered whole for every caller; what this caller may not see is hidden from its copy only.
-    return assessments.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)
+    # Remembered whole for every caller; what this caller may not see is hidden from its copy only, and its
+    # bytes are remembered for the same request from callers who see the same (see ``remembered``).
+    shown = assessments.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)
+    pinned = Pinned.to(request.app.state.engine, skus.revision_query(sku, as_of), (asked.sku_pk, asked.revision))
+    return answered(request, shown, pinned, moment, as_of)

@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request, Response
 
 from service import audit, facilities, organizations, skus
-from service.api.common import problems, v1_router, write_problems
-from service.api.deps import Admin, Reader, SessionDep, WriteContextDep, Writer
+from service.api.common import problems, sent, v1_router, write_problems
+from service.api.deps import Admin, Reader, SessionDep, WriteContextDep, Writer, run_database_work
 from service.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from service.schemas import (
     CODE_PATTERN,
@@ -45,12 +45,14 @@ def create_organization(
     return created
 
 
-@router.get("/organizations", summary="List organizations", responses=problems(422))
-def list_organizations(
-    session: SessionDep, _actor: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-) -> Page[OrganizationRead]:
+@router.get(
+    "/organizations", summary="List organizations", response_model=Page[OrganizationRead], responses=problems(422)
+)
+async def list_organizations(
+    request: Request, session: SessionDep, _actor: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Response:
     """List registered companies, by code."""
-    return organizations.list_organizations(session, limit, cursor)
+    return sent(await run_database_work(request, organizations.list_organizations, session, limit, cursor))
 
 
 @router.get("/organizations/{code}", summary="Get an organization", responses=problems(404))
@@ -72,8 +74,11 @@ def create_facility(body: FacilityCreate, session: SessionDep, actor: Writer, co
     return created
 
 
-@facility_router.get("/facilities", summary="List facilities", responses=problems(422))
-def list_facilities(
+@facility_router.get(
+    "/facilities", summary="List facilities", response_model=Page[FacilityRead], responses=problems(422)
+)
+async def list_facilities(
+    request: Request,
     session: SessionDep,
     _actor: Reader,
     limit: Limit = DEFAULT_LIMIT,
@@ -85,9 +90,10 @@ def list_facilities(
         str | None, Query(pattern="^[A-Z]{2}$", description="Only facilities in this country.", examples=["CN"])
     ] = None,
     stage: Annotated[Stage | None, Query(description="Only facilities performing this stage.")] = None,
-) -> Page[FacilityRead]:
+) -> Response:
     """List sites, filtered by organization, country or stage performed."""
-    return facilities.list_facilities(session, limit, cursor, organization, country, stage)
+    listed = facilities.list_facilities
+    return sent(await run_database_work(request, listed, session, limit, cursor, organization, country, stage))
 
 
 @facility_router.get("/facilities/{code}", summary="Get a facility", responses=problems(404))
@@ -106,12 +112,12 @@ def create_sku(body: SkuCreate, session: SessionDep, actor: Writer, context: Wri
     return created
 
 
-@sku_router.get("/skus", summary="List SKUs", responses=problems(422))
-def list_skus(
-    session: SessionDep, _actor: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-) -> Page[SkuRead]:
+@sku_router.get("/skus", summary="List SKUs", response_model=Page[SkuRead], responses=problems(422))
+async def list_skus(
+    request: Request, session: SessionDep, _actor: Reader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Response:
     """List registered SKUs, by SKU code."""
-    return skus.list_skus(session, limit, cursor)
+    return sent(await run_database_work(request, skus.list_skus, session, limit, cursor))
 
 
 @sku_router.get("/skus/{sku}", summary="Get a SKU", responses=problems(404))

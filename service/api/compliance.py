@@ -3,7 +3,7 @@
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Query, Request, Response
 
 from service import judging, knowledge
 from service.answer_memo import AnswerMemo
@@ -11,6 +11,7 @@ from service.api.catalog import SkuPath
 from service.api.common import AsOf, problems, v1_router
 from service.api.deps import Reader, SessionDep, run_database_work
 from service.api.lots import LotId
+from service.api.remembered import Pinned, answered
 from service.errors import invalid
 from service.schemas import ComplianceRead
 
@@ -32,7 +33,8 @@ On = Annotated[
 LotsLimit = Annotated[int, Query(ge=0, le=1000, description="List at most this many judged lots (worst first).")]
 
 
-def _day(on: str | None) -> date:
+def day_of(on: str | None) -> date:
+    """The date of the `on` parameter (422 when it is not one), or today (UTC) when it is not given."""
     if on is None:
         return datetime.now(UTC).date()
     try:
@@ -56,13 +58,18 @@ def lot_compliance(
     Another organization's lot is not found (404), as on `GET /v1/lots/{id}`, unless the key is an admin's or an
     auditor's; the lots judged upstream that the key may not see are listed without `id` or `code`.
     """
-    day = _day(on)
+    day = day_of(on)
     moment = knowledge.moment(as_of)
     answer = judging.lot_compliance(session, id, rules, day, lots_limit, as_of, actor)
     return knowledge.echoed(answer, as_of, moment)
 
 
-@router.get("/skus/{sku}/compliance", summary="Answer the rules for a SKU", responses=problems(404, 422))
+@router.get(
+    "/skus/{sku}/compliance",
+    summary="Answer the rules for a SKU",
+    response_model=ComplianceRead,
+    responses=problems(404, 422),
+)
 async def sku_compliance(
     request: Request,
     sku: SkuPath,
@@ -72,14 +79,14 @@ async def sku_compliance(
     on: On = None,
     lots_limit: LotsLimit = 100,
     as_of: AsOf = None,
-) -> ComplianceRead:
+) -> Response:
     """What each rule (DFARS, MOFCOM...) answers for this SKU on a date: the worst of its production lots.
 
     Any key may ask. The judged lots the key may not see (another organization's, unless the key is an admin's or
     an auditor's) are listed with their organization, answer and percents, a null `id` and `code`, and reasons
     that name no code.
     """
-    day = _day(on)
+    day = day_of(on)
     moment = knowledge.moment(as_of)
     # Remembered like the plain answer: under the SKU's revision, and the prices and rules as they are now.
     # A remembered answer is given at once; one not yet known is worked out in a thread (the plain answer's way).
@@ -91,5 +98,8 @@ async def sku_compliance(
         return judging.sku_compliance(session, sku, sku_pk, rules, day, lots_limit, as_of)
 
     answer = await memo.remembered(key, compute)
-    # Remembered whole for every caller; what this caller may not see is hidden from its copy only.
-    return judging.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)
+    # Remembered whole for every caller; what this caller may not see is hidden from its copy only, and its
+    # bytes are remembered for the same request from callers who see the same (see ``remembered``).
+    shown = judging.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)
+    pinned = Pinned.to(request.app.state.engine, judging.revisions_query(sku, as_of), (sku_pk, *revisions))
+    return answered(request, shown, pinned, moment, as_of)

@@ -1,6 +1,7 @@
 """Request-scoped dependencies: one transaction per request, the caller, settings, the write context."""
 
 import hashlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -11,11 +12,12 @@ from sqlmodel import Session
 
 from service import access
 from service.access import Principal, Role
+from service.api.consistency import answer_token, requested_token
 from service.api.idempotency import claim_key
-from service.api_keys import authenticate
+from service.api_keys import KnownKeys, authenticate
 from service.audit import WriteContext
 from service.config import Settings
-from service.db import SESSION_CONNECTIONS, transaction
+from service.db import SESSION_CONNECTIONS, ReadReplica, read_transaction, transaction, wal_position
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 T = TypeVar("T")
@@ -51,14 +53,23 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     in a thread of its own limiter (``contextmanager_in_threadpool``), so a request that holds a
     lock never waits for a pool thread to release it, and never blocks the event loop while
     PostgreSQL or the disk answers; only SQLite reads finish on the loop (see ``reads_on_loop``).
+    With a read replica, a read runs there when it may (``db.read_transaction``) and a write's answer
+    carries the consistency token (``api.consistency``).
     """
-    manager = transaction(request.app.state.engine, write=request.method not in READ_METHODS)
+    engine = request.app.state.engine
+    replica: ReadReplica | None = request.app.state.read_replica
+    reading = request.method in READ_METHODS
+    # A read with a token goes to the replica only once it has replayed the write (``consistency``).
+    token = requested_token(request) if reading else None
+    manager = read_transaction(engine, replica, token) if reading else transaction(engine, write=True)
     if reads_on_loop(request):
         with manager as session:
             yield session
     else:
         async with contextmanager_in_threadpool(manager) as session:
             yield session
+    if replica is not None and not reading:
+        answer_token(request, await run_in_threadpool(wal_position, engine))
 
 
 # At most SESSION_CONNECTIONS transactions at once; the pool has room for them all. Requests beyond wait
@@ -90,8 +101,15 @@ async def require_principal(
     else:
         presented = x_api_key
     keys = request.app.state.admin_keys
-    # A write's first statement takes its lock (BEGIN IMMEDIATE on SQLite), so it waits in a thread.
-    principal = await run_database_work(request, authenticate, session, presented, keys)
+    known: KnownKeys = request.app.state.known_keys
+    reading = request.method in READ_METHODS and presented is not None
+    principal = known.get(presented) if reading and presented else None
+    if principal is None:
+        checked_at = time.monotonic()
+        # A write's first statement takes its lock (BEGIN IMMEDIATE on SQLite), so it waits in a thread.
+        principal = await run_database_work(request, authenticate, session, presented, keys)
+        if reading and presented:
+            known.put(presented, principal, checked_at)
     request.state.principal = principal
     return principal
 

@@ -14,7 +14,7 @@ from service import attestations, disclosure, knowledge, report
 from service.access import Principal
 from service.api.catalog import SkuPath
 from service.api.common import AsOf, problems, v1_router
-from service.api.compliance import On, _day
+from service.api.compliance import On, day_of
 from service.api.contract import SECURITY_HEADERS
 from service.api.deps import Reader, SessionDep, WriteContextDep, run_database_work
 from service.api.problems import PROBLEM_JSON
@@ -214,7 +214,7 @@ async def sku_report(
     auditor's) are shown by their organization only, without id or code.
     """
     negotiate(request.headers.get("accept"), (HTML,))
-    day = _day(on)
+    day = day_of(on)
     moment = knowledge.moment(as_of)
     # Every rule walks the SKU's lots upstream: worked out in a thread, like the rules' answer.
     found = await run_in_threadpool(disclosure.sku_report, session, sku, moment, day, actor)

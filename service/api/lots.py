@@ -1,13 +1,14 @@
 """Lots: what was recorded, with its origin, and the lots and events behind or after it."""
 
+from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request, Response
 
 from service import lots, trace
 from service.api.catalog import Cursor, Limit
 from service.api.common import problems, v1_router
-from service.api.deps import MaterialReader, SessionDep
+from service.api.deps import MaterialReader, SessionDep, run_database_work
 from service.pagination import DEFAULT_LIMIT
 from service.schemas import CODE_PATTERN, LotRead, Material, Page, TraceRead
 
@@ -16,8 +17,9 @@ router = v1_router("lots")
 LotId = Annotated[str, Path(description="The lot's id (a UUID).", examples=["0b7d3e0c-5d55-4a8e-9a3a-1b2f1f0c9e77"])]
 
 
-@router.get("/lots", summary="List lots", responses=problems(422))
-def list_lots(
+@router.get("/lots", summary="List lots", response_model=Page[LotRead], responses=problems(422))
+async def list_lots(
+    request: Request,
     session: SessionDep,
     actor: MaterialReader,
     limit: Limit = DEFAULT_LIMIT,
@@ -27,23 +29,23 @@ def list_lots(
     sku: Annotated[str | None, Query(pattern=CODE_PATTERN, description="Units of this SKU.")] = None,
     code: Annotated[str | None, Query(pattern=CODE_PATTERN, description="With this lot code.")] = None,
     material: Annotated[Material | None, Query(description="Of this material.")] = None,
-) -> Page[LotRead]:
+) -> Response:
     """List the lots the caller sees in the order they were recorded, with their origin.
 
     An organization's keys see the lots their organization holds (filters never find another's);
     admin and auditor keys see every lot.
     """
-    return lots.list_lots(
-        session,
-        limit,
-        cursor,
+    listed = partial(
+        lots.list_lots,
         actor=actor,
         organization=organization,
         facility=facility,
         sku=sku,
         code=code,
         material=material,
+        reads=request.app.state.lot_reads,
     )
+    return Response(await run_database_work(request, listed, session, limit, cursor), media_type="application/json")
 
 
 @router.get("/lots/{id}", summary="Get a lot and its origin", responses=problems(404, 422))

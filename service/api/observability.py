@@ -6,15 +6,18 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.metrics import UNMATCHED, observe_request
 
 REQUEST_ID_HEADER = b"x-request-id"
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9\-_.:]{1,64}")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 access_log = logging.getLogger("lodestone.access")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,8 +55,20 @@ class RequestContext:
     instead when it is well-formed, for correlation; the access log line then has the server's id beside it.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, access_log: Literal["all", "writes", "off"] = "all", metrics: bool = False
+    ) -> None:
         self.app = app
+        self.access_log = access_log
+        # Every request counted for /metrics (service.metrics) by its route's template, known once routed.
+        self.observe = observe_request if metrics else None
+
+    def _logged(self, method: str, status: int) -> bool:
+        """Whether a request gets an access line: a read answered without trouble only under ``all`` (a line
+        costs a fifth of a remembered answer's time; BENCHMARKS.md, "/healthz")."""
+        if self.access_log == "writes":
+            return method not in READ_METHODS or status >= 400
+        return self.access_log == "all"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,19 +103,29 @@ class RequestContext:
             response = await unexpected(Request(scope), exc)
             await response(scope, receive, send_with_id)
         finally:
-            principal = scope.get("state", {}).get("principal")
-            access_log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "key_id": getattr(principal, "key_id", None),
-                        "role": getattr(principal, "role", None),
-                    }
-                    | ({"server_request_id": server_id} if server_id != request_id else {})
-                },
-            )
+            if self.observe is not None:
+                route = getattr(scope.get("route"), "path_format", UNMATCHED)
+                self.observe(route, scope["method"], status, time.perf_counter() - started)
+            if self._logged(scope["method"], status):
+                self._log(scope, status, started, server_id, request_id)
             request_id_var.reset(token)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, started: float, server_id: str, request_id: str) -> None:
+        state = scope.get("state", {})
+        principal = state.get("principal")
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "key_id": getattr(principal, "key_id", None),
+                    "role": getattr(principal, "role", None),
+                }
+                | ({"server_request_id": server_id} if server_id != request_id else {})
+                | ({"remembered": True} if state.get("remembered") else {})
+            },
+        )

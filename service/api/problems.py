@@ -255,6 +255,10 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
+        if length is None and b"transfer-encoding" not in headers:
+            # No body follows (RFC 9112, 6.3): a GET, usually. Nothing to hold back or replay.
+            await self.app(scope, receive, send)
+            return
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             if headers.get(b"expect", b"").lower() == b"100-continue":
                 # The client waits for our go-ahead before sending the body: it is never sent.
