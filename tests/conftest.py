@@ -6,6 +6,8 @@ may create databases. ``LODESTONE_TEST_REQUIRE_POSTGRES=1`` (set by ``.ci/run``)
 turns a missing or unreachable PostgreSQL into a failure instead of fewer tests.
 """
 
+import io
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+from service.api.observability import JsonFormatter
 from service.app import create_app
 from service.config import Settings
 from service.db import create_db_engine
@@ -157,3 +160,15 @@ def second_settings(database_url: str, request: pytest.FixtureRequest, tmp_path:
 @pytest.fixture
 def second_client(second_settings: Settings) -> Iterator[TestClient]:
     yield from serve_in_process(second_settings)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """What the app logs (``lodestone`` loggers) during the test, as JSON lines."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("lodestone")
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)

@@ -2,27 +2,14 @@
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api.observability import JsonFormatter
 from service.config import Settings
 from tests.conftest import ADMIN_KEY, serve_in_process
 from tests.helpers import post_ok
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("lodestone")
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
 
 
 def test_request_id_is_echoed_and_in_problems(client: TestClient) -> None:

@@ -2,7 +2,6 @@
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api.observability import JsonFormatter
 from service.config import Settings
 from service.db import create_db_engine
 from service.demo import SKUS, load_demo
@@ -18,17 +16,6 @@ from tests.conftest import serve_in_process
 from tests.helpers import event, make_chain, post_ok
 
 ROUTES = ["origin", "origin?countries=CN,RU&stages=mining,refining", "compliance?on=2027-01-01", "compliance"]
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("lodestone")
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
 
 
 def _demo(settings: Settings) -> Settings:
