@@ -621,6 +621,49 @@ AGAINST_BARE = [
 ]
 
 
+# What the report says of a target it shows missed: where the time goes (py-spy below, and in-process profiles of
+# the last change) and what would be needed. Keyed by the start of the target's name.
+WHY_NOT = {
+    "remembered SKU answer / bare FastAPI serving the same bytes, PostgreSQL": (
+        "**Remembered answers on PostgreSQL.** The bytes are sent before routing, as on SQLite, but the check "
+        "that the SKU's revision is unchanged is a round trip, run in a worker thread (at most 5 a worker) so that "
+        "a slow PostgreSQL never stalls the event loop: two thread hops and a round trip per request. Needed: the "
+        "check on the event loop through psycopg's async connection, or no check per request (LISTEN/NOTIFY on "
+        "revision changes, read-your-write kept by `Lodestone-Consistency-Token`)."
+    ),
+    "rules' answer / bare FastAPI serving the same bytes, PostgreSQL": (
+        "**Rules' answers on PostgreSQL**: the same check as the remembered SKU answer, the same remedy."
+    ),
+    "/healthz": (
+        "**`/healthz`.** Left: the middleware chain (request id, remembered answers, body limit, idempotency, the "
+        "metrics tally; about 20 µs a request in process against the bare app's 35) and matching over 80 routes "
+        "against 3. Needed: the pure-ASGI layers folded into one. Answering `/healthz` ahead of routing would only "
+        "game the figure meant to show the per-request cost."
+    ),
+    "`GET /v1/lots?limit=50`": (
+        "**A page of lots** (44-51 kB). Each lot's JSON is kept per worker by its key, remainder and status, and "
+        "the page query reads the lot table alone; left is FastAPI solving a route of seven query parameters and "
+        "three security dependencies (about 30 % of samples), the page query and its transaction (about 20 %), and "
+        "joining the JSON. Needed: the SKU answers' treatment, a page remembered by request and pinned to the "
+        "newest lot key and a change counter, before routing."
+    ),
+    "bulk ingest": (
+        "**Bulk ingest on PostgreSQL.** With the collector paused during a batch and COPY, what is left a lot "
+        "(profile below, and in process): collector sweeps while FastAPI parses and validates the 1,000-event body "
+        "(about 45 µs), that validation (30-60 µs), `check_shape` (22 µs), building the answers (45 µs), origin "
+        "arithmetic (30 µs), COPY (30 µs). Needed: the batch body parsed once outside FastAPI's validation with the "
+        "collector paused, and a batch answered with ids unless the events are asked for. The raw baseline inserts "
+        "into a copy of `lot` without its 9 indexes and 4 foreign keys."
+    ),
+    "peak resident memory": (
+        "**Memory.** Idle workers hold 109-111 MB (FastAPI and pydantic 30, SQLAlchemy 12, psycopg 9 on "
+        "PostgreSQL, cryptography 6.5, the service's own modules about 25; Alembic no longer loaded). The peak is "
+        "the 1,000-event batches loaded through the service. Needed: signing loaded on first use, and batches "
+        "parsed and answered as a stream instead of held whole as JSON, models and answers."
+    ),
+}
+
+
 def against_bare(base: str, workers: int, work: Path, args: argparse.Namespace) -> list[tuple[Any, ...]]:
     """Each of ``AGAINST_BARE`` on Lodestone and, right before it, on the bare app serving its exact bytes.
 
@@ -729,7 +772,9 @@ def replica_reads(pg_url: str, work: Path, args: argparse.Namespace, report: Pat
             f"| a lot's answer | {lot_primary:.0f} | {lot_replica:.0f} | {lot_replica / lot_primary:.2f} |", "",
             "1,000 lots at depth 3 on PostgreSQL; the replica is a `pg_basebackup -R` hot standby on the same "
             "machine (same cores as the primary, the workers and wrk), so this measures the cost of routing "
-            "reads (one status query on the replica per read), not added capacity.", "",
+            "reads (one status query on the replica per read), not added capacity. A remembered SKU answer read "
+            "from the replica is checked there in two round trips (the replica's status, then the row it is pinned "
+            "to) against one on the primary; one statement returning both would make them even.", "",
         ]))  # fmt: skip
     return sku_primary, sku_replica, lot_primary, lot_replica
 
@@ -861,7 +906,6 @@ def write_report(
     first, last = rows[0], rows[-1]
     ingests = [row["ingest"] for row in rows] + postgres
     wide = [walk for row in rows for walk in row["walk"] if walk[0] == "SKU-WIDE"]
-    best_pg = max((p[3] for p in postgres), default=None)
     bare_rows = [r["bare"] for r in rows] + list(postgres_bare)
     ratios = [
         (
@@ -887,7 +931,8 @@ def write_report(
          "<= 1.20", last["sku"].p50_ms / first["sku"].p50_ms, "{:.2f}"),
         (f"recursive SQL / stored answer at {WIDE} ancestor lots", ">= 50",
          min(w[4] / w[3] for w in wide), "{:.0f}x (worst row)"),
-        ("bulk ingest on PostgreSQL, lots/s", ">= 3000", best_pg, "{:.0f}"),
+        ("bulk ingest / raw executemany of the same rows, PostgreSQL", ">= 0.25",
+         min((p[3] / p[5] for p in postgres), default=None), "{:.3f} (worst row)"),
         ("peak resident memory per worker, MB", "<= 120", max(memory), "{:.0f} (worst row)"),
     ]  # fmt: skip
     lines = [
@@ -910,6 +955,7 @@ def write_report(
         "| target | wanted | measured | met |",
         "|---|---:|---:|:---:|",
     ]
+    missed = []
     for name, wanted, value, shape in targets:
         if value is None:
             lines.append(f"| {name} | {wanted} | not measured (no --postgres-url) | - |")
@@ -917,6 +963,10 @@ def write_report(
         bound = float(wanted.split()[1])
         met = value >= bound if wanted.startswith(">=") else value <= bound
         lines.append(f"| {name} | {wanted} | {shape.format(value)} | {'yes' if met else 'no'} |")
+        if not met:
+            missed += [why for start, why in WHY_NOT.items() if name.startswith(start) and why not in missed]
+    if missed:
+        lines += ["", "### Targets not met: why, and what would be needed", "", *[f"- {why}" for why in missed]]
     lines += [
         "",
         "## Answers under load",
