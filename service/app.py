@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_db_engine(settings)
     app.state.read_replica = create_read_replica(settings)
     app.state.read_engine = app.state.read_replica.engine if app.state.read_replica is not None else None
-    app.state.check_engine = create_check_engine(settings, settings.database_url)
+    app.state.check_engine = create_check_engine(settings)
     app.state.reads_on_event_loop = (
         settings.reads_on_event_loop if settings.reads_on_event_loop is not None else settings.database_is_local()
     )

@@ -297,7 +297,7 @@ def driver_statement(engine: Engine, statement: sa.ClauseElement, params: Mappin
     return compiled.string, values
 
 
-def create_check_engine(settings: Settings, url: str) -> Engine | None:
+def create_check_engine(settings: Settings) -> Engine | None:
     """Connections for the one-statement reads of remembered answers (``api.remembered``): on PostgreSQL
     autocommit (no BEGIN and ROLLBACK round trips around the statement) and without a ping on checkout, a
     failed read answering the request the long way instead; on SQLite None, the database's own engine.
@@ -306,4 +306,6 @@ def create_check_engine(settings: Settings, url: str) -> Engine | None:
     """
     if settings.database_is_local():
         return None
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=SIDE_CONNECTIONS, max_overflow=0)
+    return sa.create_engine(
+        settings.database_url, isolation_level="AUTOCOMMIT", pool_size=SIDE_CONNECTIONS, max_overflow=0
+    )

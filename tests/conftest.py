@@ -23,6 +23,7 @@ from service.api.observability import JsonFormatter
 from service.app import create_app
 from service.config import Settings
 from service.db import create_db_engine
+from service.demo import load_demo
 from service.migrations import upgrade
 from service.signing import ensure_key_file
 
@@ -172,3 +173,12 @@ def log_lines() -> Iterator[io.StringIO]:
     logger.addHandler(handler)
     yield stream
     logger.removeHandler(handler)
+
+
+@pytest.fixture
+def demo(client: TestClient, settings: Settings) -> TestClient:
+    """The client, on a database holding the demo supply chain (``lodestone demo``'s)."""
+    engine = create_db_engine(settings)
+    assert load_demo(engine)
+    engine.dispose()
+    return client

@@ -5,18 +5,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.config import Settings
-from service.db import create_db_engine
-from service.demo import load_demo
 from tests.helpers import event, extract, lot_input, make_chain, post_ok
-
-
-@pytest.fixture
-def demo(client: TestClient, settings: Settings) -> TestClient:
-    engine = create_db_engine(settings)
-    assert load_demo(engine)
-    engine.dispose()
-    return client
 
 
 def results(client: TestClient, sku: str, on: str, **query: str) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,6 @@ from sqlmodel import SQLModel
 from service import portfolio
 from service.config import Settings
 from service.db import create_db_engine, transaction
-from service.demo import load_demo
 from service.questions import Question
 from service.schemas.portfolio import SkuComplianceItem, SkuOriginItem
 from tests.helpers import post_ok
@@ -27,14 +26,6 @@ SCHEMAS: dict[str, type[BaseModel]] = {"/v1/compliance": SkuComplianceItem, "/v1
 RULE_FIELDS = ("rule", "title", "version", "in_force", "answer", "share_percent", "unknown_percent", "lots_count")
 STAGES = ("mining", "refining", "metal_making", "magnet_making")
 ORIGIN_FIELDS = ("answer", "share_percent", "unknown_percent", "total_kg", "lots_count")
-
-
-@pytest.fixture
-def demo(client: TestClient, settings: Settings) -> TestClient:
-    engine = create_db_engine(settings)
-    assert load_demo(engine)
-    engine.dispose()
-    return client
 
 
 def listed(client: TestClient, path: str, *, key: str | None = None, **query: Any) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import visibility
 from service.access import READ_CATALOG, Principal
+from service.api import consistency
 from service.api_keys import KnownKeys, operator
 from service.db import ReadReplica, driver_statement, utcnow
 
@@ -33,8 +34,8 @@ _MOMENT = TypeAdapter(datetime)
 _SENTINEL = datetime(1, 1, 1, tzinfo=UTC)
 _SENTINEL_JSON = _MOMENT.dump_json(_SENTINEL)
 JSON_HEADERS = ((b"content-type", b"application/json"),)
-# Requests that must not be answered from memory: a client asking to see its own write (read replicas).
-_UNREMEMBERED_HEADERS = frozenset({b"lodestone-consistency-token"})
+# A request that must not be answered from memory: a client asking to see its own write (read replicas).
+_OWN_WRITE = consistency.HEADER.lower().encode()
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _presented(headers: list[tuple[bytes, bytes]]) -> str | None:
             authorization = value
         elif name == b"x-api-key":
             api_key = value
-        elif name in _UNREMEMBERED_HEADERS:
+        elif name == _OWN_WRITE:
             return None
     if authorization is not None:
         scheme, _, credentials = authorization.decode("latin-1").partition(" ")
