@@ -37,7 +37,7 @@ from service.api.consistency import ConsistencyToken
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
 from service.api.problems import PROBLEM_JSON, BodyLimit, install_problem_handlers
-from service.api.remembered import Remembered, RememberedAnswers
+from service.api.remembered import Remembered, RememberedAnswers, SharedChecks
 from service.api_keys import KnownKeys
 from service.config import Settings, get_settings
 from service.db import SIDE_CONNECTIONS, create_check_engine, create_db_engine, create_read_replica
@@ -190,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.compliance = AnswerMemo[ComplianceRead]()
     app.state.remembered = AnswerMemo[Remembered](capacity=2048)
     app.state.lot_reads = AnswerMemo[bytes](capacity=2048)
+    app.state.shared_checks = SharedChecks(app.state)
     app.state.side_connections = CapacityLimiter(SIDE_CONNECTIONS)
     app.state.migration_head = head_revision()
     install_problem_handlers(app)

@@ -17,7 +17,7 @@ from service.access import OPERATOR, Principal
 from service.answer_memo import AnswerMemo
 from service.errors import NotFound
 from service.facilities import is_facility
-from service.models import Event, Facility, Lot, Organization, Sku
+from service.models import AuditHead, Event, Facility, Lot, Organization, Sku
 from service.numbers import format_decimal, format_kg, format_kg_over, format_share
 from service.organizations import is_organization
 from service.pagination import decode_cursor, paginate
@@ -260,6 +260,25 @@ def get_lot_view(session: Session, lot_id: str, actor: Principal = OPERATOR) -> 
 def views_by_pk(session: Session, pks: Sequence[int]) -> dict[int, LotView]:
     views = lot_views(session, lot_views_query().where(col(Lot.pk).in_(pks)))
     return {view.lot.pk or 0: view for view in views}
+
+
+# A row that changes with anything a list of lots shows (``listing_changed``).
+_LISTING_CHANGED = sa.select(
+    sa.select(col(AuditHead.seq)).where(col(AuditHead.id) == 1).scalar_subquery(),
+    sa.select(sa.func.max(col(Lot.pk))).scalar_subquery(),
+    sa.select(sa.func.max(col(Event.pk))).scalar_subquery(),
+)
+
+
+def listing_changed() -> tuple[sa.Select[Any], dict[str, object]]:
+    """The statement (and its parameters) whose row changes whenever a lot is recorded or what is left of one, or
+    its status, changes: a page of lots is pinned to it (``api.remembered``).
+
+    Every write through the API appends to the audit chain in its own transaction (the newest entry); a lot or
+    an event recorded without the API (the demo loader) is a new row (the newest lot and event). A lot's origin,
+    codes and composition never change once recorded.
+    """
+    return _LISTING_CHANGED, {}
 
 
 def list_lots(

@@ -1,19 +1,33 @@
-"""SKU answers sent again as remembered bytes: the same answer the routes give, and never a stale one."""
+"""SKU answers and pages of lots sent again as remembered bytes: what the routes give, and never a stale one."""
 
+import asyncio
 import io
 import json
+import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlmodel import Session
+from starlette.datastructures import State
 
+from service.api.remembered import Pinned, SharedChecks
 from service.config import Settings
 from service.db import create_db_engine
 from service.demo import SKUS, load_demo
-from tests.conftest import serve_in_process
+from service.events import record_event
+from service.schemas import EventCreate
+from tests.conftest import ADMIN_KEY, serve_in_process
 from tests.helpers import event, make_chain, post_ok
+from tests.servers import running_server
 
 ROUTES = ["origin", "origin?countries=CN,RU&stages=mining,refining", "compliance?on=2027-01-01", "compliance"]
 
@@ -173,3 +187,163 @@ def test_a_listed_lot_shows_what_is_left_and_its_status_as_they_change(client: T
     voided = listed()
     assert voided["ORE-1"][0] == "100"
     assert voided["ORE-1-US"][1] == "voided"
+
+
+def _servo_lot(client: TestClient | httpx.Client, code: str) -> None:
+    """A new lot of the SKU SERVO-50, made in China from new ore: its answer changes."""
+    mined = post_ok(client, "/v1/events", {
+        "type": "extraction", "facility": "BAYAN", "occurred_at": "2026-01-01T00:00:00Z",
+        "outputs": [{"code": f"{code}-ORE", "material": "ore", "quantity": "100", "unit": "kg",
+                     "composition": {"Nd": "10"}}],
+    })  # fmt: skip
+    shipped = post_ok(client, "/v1/events", {
+        "type": "transfer", "facility": "BAYAN", "occurred_at": "2026-01-02T00:00:00Z",
+        "inputs": [{"lot": mined["outputs"][0]["id"], "quantity": "100"}],
+        "outputs": [{"code": f"{code}-ORE-US", "facility": "ACME-TX"}],
+    })  # fmt: skip
+    post_ok(client, "/v1/events", {
+        "type": "processing", "facility": "ACME-TX", "stage": "manufacturing",
+        "occurred_at": "2026-01-03T00:00:00Z", "inputs": [{"lot": shipped["outputs"][0]["id"], "quantity": "100"}],
+        "outputs": [{"code": code, "material": "product", "quantity": "10", "unit": "pcs", "sku": "SERVO-50",
+                     "composition": {"Nd": "10"}}],
+    })  # fmt: skip
+
+
+def test_a_page_of_lots_is_sent_again_until_anything_listed_changes(
+    demo: TestClient, settings: Settings, log_lines: io.StringIO
+) -> None:
+    def asked(path: str = "/v1/lots?limit=500") -> tuple[list[bool], bytes]:
+        log_lines.truncate(0)
+        log_lines.seek(0)
+        first, again = demo.get(path), demo.get(path)
+        assert first.status_code == again.status_code == 200, first.text
+        assert first.content == again.content
+        return _remembered(log_lines), again.content
+
+    assert asked()[0] == [False, True]
+    assert asked("/v1/lots?limit=2")[0] == [False, True]  # another request: another page
+    assert asked()[0] == [True, True]
+    ore = {"material": "ore", "quantity": "100", "unit": "kg", "composition": {"Nd": "10"}}
+    mined = post_ok(demo, "/v1/events", event("extraction", "BAYAN", outputs=[{"code": "PAGE-ORE", **ore}]))
+    remembered, page = asked()
+    assert remembered == [False, True]
+    assert b"PAGE-ORE" in page
+    # A void changes no lot's key, only statuses and what is left: the audit entry it writes unpins the page.
+    assert demo.post(f"/v1/events/{mined['id']}/void").status_code == 200
+    remembered, page = asked()
+    assert remembered == [False, True]
+    assert [lot["status"] for lot in json.loads(page)["items"] if lot["code"] == "PAGE-ORE"] == ["voided"]
+    # A lot recorded without the API (as the demo loader does) writes no audit entry, and is listed at once.
+    body = event("extraction", "BAYAN", outputs=[{"code": "LOADED-ORE", **ore}])
+    engine = create_db_engine(settings)
+    with Session(engine) as session:
+        record_event(session, EventCreate.model_validate(body), Fraction(5, 1000))
+        session.commit()
+    engine.dispose()
+    remembered, page = asked()
+    assert remembered == [False, True]
+    assert b"LOADED-ORE" in page
+
+
+ROLES = ("recorder", "viewer")
+
+
+def test_a_key_that_may_not_list_lots_is_never_sent_a_remembered_page(demo: TestClient, log_lines: io.StringIO) -> None:
+    made = {role: post_ok(demo, "/v1/api-keys", {"organization": "ACME", "role": role, "name": role}) for role in ROLES}
+    keys = {role: {"Authorization": f"Bearer {key['key']}"} for role, key in made.items()}
+    for _ in range(2):
+        assert demo.get("/v1/lots", headers=keys["recorder"]).status_code == 200
+    assert _remembered(log_lines)[-1] is True
+    # The viewer sees what the recorder sees of its organization, but may not list lots at all.
+    refused = demo.get("/v1/lots", headers=keys["viewer"])
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_answers_checked_together_never_come_from_before_a_write(database_url: str, tmp_path: Path) -> None:
+    """Two real workers checking remembered answers off the event loop (as on PostgreSQL), with requests sharing
+    checks (``SharedChecks``): readers race a writer, and no request sent after the write's answer came back is
+    answered without it."""
+    engine = create_db_engine(Settings(database_url=database_url))
+    assert load_demo(engine)
+    engine.dispose()
+    path = "/v1/skus/SERVO-50/origin"
+    answers: list[tuple[float, float, bool]] = []  # (sent, received, has the new lot)
+    done = threading.Event()
+    failures: list[str] = []
+
+    def read() -> None:
+        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as reader:
+            while not done.is_set():
+                sent = time.monotonic()
+                answer = reader.get(path)
+                if answer.status_code != 200:
+                    failures.append(answer.text)
+                    return
+                codes = {lot["code"] for lot in answer.json()["lots"]}
+                answers.append((sent, time.monotonic(), "SERVO-RACE" in codes))
+
+    with running_server(database_url, tmp_path, workers=2, reads_on_event_loop="false", access_log="all") as server:
+        readers = [threading.Thread(target=read) for _ in range(8)]
+        for thread in readers:
+            thread.start()
+        time.sleep(1.5)
+        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as writer:
+            _servo_lot(writer, "SERVO-RACE")
+        written = time.monotonic()
+        time.sleep(1.5)
+        done.set()
+        for thread in readers:
+            thread.join()
+        remembered = server.log.read_text().count('"remembered": true')
+    assert not failures, failures[:1]
+    stale = [answer for answer in answers if answer[0] > written and not answer[2]]
+    after = [answer for answer in answers if answer[0] > written]
+    assert stale == [], f"{len(stale)} of {len(after)} answers asked after the write missed it"
+    assert len(after) > 50, "the readers went on asking after the write"
+    assert any(not new for _sent, _received, new in answers), "the readers asked before the write"
+    assert remembered > 100, f"only {remembered} answers came from memory: the shared checks were not exercised"
+
+
+def test_a_shared_check_never_began_before_the_request_it_answers(database_url: str) -> None:
+    """A request arriving while a check of the same statement runs waits for the next run, which sees what was
+    committed meanwhile; requests arriving together share that run."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite checks run on the event loop, one request at a time: none is shared")
+    engine = create_db_engine(Settings(database_url=database_url))
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE shared_check (v integer)"))
+        connection.execute(sa.text("INSERT INTO shared_check VALUES (1)"))
+        connection.execute(sa.text("CREATE SEQUENCE shared_check_runs"))
+    state = State({"read_replica": None, "check_engine": None, "engine": engine})
+    state.side_connections = anyio.CapacityLimiter(5)
+    # A real statement that takes a while: its snapshot is taken when it begins; each run draws a new number.
+    slow = "SELECT v, nextval('shared_check_runs') FROM shared_check, pg_sleep(0.5)"
+    pinned = Pinned(slow, {}, (1, 1))
+
+    def running() -> bool:
+        with engine.connect() as connection:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = :slow"
+            return bool(connection.execute(sa.text(query), {"slow": slow}).scalar())
+
+    async def checked() -> tuple[object, list[object]]:
+        checks = SharedChecks(state)
+        first = asyncio.ensure_future(checks.found(pinned))
+        for _ in range(500):
+            if running():
+                break
+            await asyncio.sleep(0.01)
+        with engine.begin() as connection:  # committed while the first run is under way
+            connection.execute(sa.text("UPDATE shared_check SET v = 2"))
+        later = [asyncio.ensure_future(checks.found(pinned)) for _ in range(3)]
+        return await first, list(await asyncio.gather(*later))
+
+    try:
+        first, later = asyncio.run(checked())
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE shared_check"))
+            connection.execute(sa.text("DROP SEQUENCE shared_check_runs"))
+        engine.dispose()
+    assert first == (1, 1)
+    assert later == [(2, 2)] * 3  # never the row read before they asked; the three shared one run

@@ -106,4 +106,4 @@ async def assess_sku(
     # bytes are remembered for the same request from callers who see the same (see ``remembered``).
     shown = assessments.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)
     pinned = Pinned.to(request.app.state.engine, skus.revision_query(sku, as_of), (asked.sku_pk, asked.revision))
-    return answered(request, shown, pinned, moment, as_of)
+    return answered(request, shown, pinned, moment, as_of, memo.counters)

@@ -102,4 +102,4 @@ async def sku_compliance(
     # bytes are remembered for the same request from callers who see the same (see ``remembered``).
     shown = judging.as_seen_by(knowledge.echoed(answer, as_of, moment), actor)
     pinned = Pinned.to(request.app.state.engine, judging.revisions_query(sku, as_of), (sku_pk, *revisions))
-    return answered(request, shown, pinned, moment, as_of)
+    return answered(request, shown, pinned, moment, as_of, memo.counters)

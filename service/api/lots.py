@@ -1,14 +1,17 @@
 """Lots: what was recorded, with its origin, and the lots and events behind or after it."""
 
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import Path, Query, Request, Response
+from sqlmodel import Session
 
 from service import lots, trace
 from service.api.catalog import Cursor, Limit
 from service.api.common import problems, v1_router
 from service.api.deps import MaterialReader, SessionDep, run_database_work
+from service.api.remembered import Pinned, remembered_page
 from service.pagination import DEFAULT_LIMIT
 from service.schemas import CODE_PATTERN, LotRead, Material, Page, TraceRead
 
@@ -45,7 +48,18 @@ async def list_lots(
         material=material,
         reads=request.app.state.lot_reads,
     )
-    return Response(await run_database_work(request, listed, session, limit, cursor), media_type="application/json")
+    changed, page = await run_database_work(request, _pinned_page, session, listed, limit, cursor)
+    # Sent again for the same request, before routing, while nothing a list of lots shows has changed.
+    return remembered_page(request, page, Pinned.to(request.app.state.engine, lots.listing_changed(), changed))
+
+
+def _pinned_page(
+    session: Session, listed: Callable[[Session, int, str | None], bytes], limit: int, cursor: str | None
+) -> tuple[tuple[object, ...], bytes]:
+    # What the page is pinned to is read first: a write landing in between makes the page newer than its pin,
+    # so it is worked out again next time, never the other way round.
+    changed = tuple(session.execute(lots.listing_changed()[0]).one())
+    return changed, listed(session, limit, cursor)
 
 
 @router.get("/lots/{id}", summary="Get a lot and its origin", responses=problems(404, 422))

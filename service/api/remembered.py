@@ -1,16 +1,21 @@
-"""SKU answers already given, kept as the bytes sent, and sent again before routing while they still hold.
+"""SKU answers and pages of lots already given, kept as the bytes sent, and sent again before routing while
+they still hold.
 
-A procurement portal asks the same SKUs the same questions all day. The SKU routes answer through
-``answered``: the answer's bytes are remembered under the request itself (path, query string, what the
-caller may see, the day) with the statement and row the answer was pinned to (the SKU's revision, and for
-the rules the prices' and custom rules'). ``RememberedAnswers`` sends them again for the same request while
-that statement still gives that row: one query, no routing, no dependency solving, no serialization. Any
-other request, and any doubt (a key not recently confirmed, a consistency token, an answer no longer
-pinned), goes through the routes as before. Justified by the "remembered SKU answer" rows of BENCHMARKS.md.
+A procurement portal asks the same SKUs the same questions all day; a manufacturer's system pages through its
+lots. The SKU routes answer through ``answered``, the lots list through ``remembered_page``: the bytes
+are remembered under the request itself (path, query string, what the caller may see, the day) with
+the statement and row they were pinned to (the SKU's revision, and for the rules the prices' and custom
+rules'; for lots, the newest audit entry, lot and event). ``RememberedAnswers`` sends them again for the same
+request while that statement still gives that row: one query, no routing, no dependency solving, no
+serialization. Where that query is a round trip (PostgreSQL), requests asking the same statement at the same
+moment share one (``SharedChecks``). Any other request, and any doubt (a key not recently confirmed, a
+consistency token, bytes no longer pinned), goes through the routes as before. Justified by the "remembered
+SKU answer" and "/v1/lots?limit=50" rows of BENCHMARKS.md.
 """
 
+import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,12 +28,13 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import visibility
-from service.access import READ_CATALOG, Principal
+from service.access import READ_CATALOG, READ_MATERIAL, Principal, Role
 from service.api import consistency
 from service.api_keys import KnownKeys, operator
 from service.db import ReadReplica, driver_statement, utcnow
+from service.metrics import AnswerCounters
 
-_ANSWER_PATH = re.compile(r"/v1/skus/[^/]+/(?:origin|compliance)")
+_REMEMBERED_PATH = re.compile(r"/v1/skus/[^/]+/(?:origin|compliance)|/v1/lots")
 _MOMENT = TypeAdapter(datetime)
 # Stands for the moment an answer is given in the bytes remembered: no answer holds this date otherwise.
 _SENTINEL = datetime(1, 1, 1, tzinfo=UTC)
@@ -53,14 +59,20 @@ class Pinned:
         """Pinned to the row ``query`` (a statement and its parameters) gave when the answer was computed."""
         return cls(*driver_statement(engine, *query), row)
 
-    def holds(self, engine: sa.Engine) -> bool:
-        """Whether the statement gives the row again; False also when the database cannot be asked now (the
-        request then goes the long way, which says what is wrong)."""
+    @property
+    def asked(self) -> Hashable:
+        """The statement with its parameters: two pins asking the same are answered by one run of it."""
+        parameters = self.parameters
+        return self.sql, tuple(parameters.items()) if isinstance(parameters, dict) else tuple(parameters)
+
+    def found(self, engine: sa.Engine) -> tuple[object, ...] | None:
+        """The row the statement gives now; None also when the database cannot be asked now (the request then
+        goes the long way, which says what is wrong)."""
         # A pooled driver connection, one statement in its own snapshot, no SQLAlchemy layers (see driver_statement).
         try:
             connection = engine.raw_connection()
         except sa.exc.SQLAlchemyError:
-            return False
+            return None
         try:
             cursor = connection.cursor()
             cursor.execute(self.sql, self.parameters)
@@ -68,27 +80,77 @@ class Pinned:
             cursor.close()
         except engine.dialect.loaded_dbapi.Error:
             connection.invalidate()  # a connection that failed is not given to the next request
-            return False
+            return None
         finally:
             connection.close()
-        return found is not None and tuple(found) == self.row
+        return None if found is None else tuple(found)
 
-    def holds_in(self, connection: sa.Connection) -> bool:
+    def found_in(self, connection: sa.Connection) -> tuple[object, ...] | None:
         found = connection.exec_driver_sql(self.sql, self.parameters).first()
-        return found is not None and tuple(found) == self.row
+        return None if found is None else tuple(found)
 
 
-def _holds(state: State, pinned: Pinned) -> bool:
-    """``pinned.holds`` where reads go: the replica while it keeps up (``ReadReplica.session``), else the primary."""
+def _found(state: State, pinned: Pinned) -> tuple[object, ...] | None:
+    """``pinned.found`` where reads go: the replica while it keeps up (``ReadReplica.session``), else the primary."""
     replica: ReadReplica | None = state.read_replica
     session = replica.session(None) if replica is not None else None
     if session is None:
-        return pinned.holds(state.check_engine or state.engine)
+        return pinned.found(state.check_engine or state.engine)
     with session:
         try:
-            return pinned.holds_in(session.connection())
+            return pinned.found_in(session.connection())
         except sa.exc.SQLAlchemyError:
-            return False
+            return None
+
+
+class SharedChecks:
+    """Requests checking the same pinned statement at the same moment share one run of it, begun after each of
+    them arrived.
+
+    A request that arrives while the statement is running waits for the next run, which begins when that one
+    ends: so no request is answered from a row read before it was sent (a write it saw committed is always
+    seen). Without this, each of a worker's concurrent requests for a popular SKU paid its own round trip and
+    two thread hops. One worker's event loop drives it; nothing here is shared between threads.
+    """
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+        self._running: dict[Hashable, asyncio.Future[tuple[object, ...] | None]] = {}
+        self._next: dict[Hashable, asyncio.Future[tuple[object, ...] | None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def found(self, pinned: Pinned) -> tuple[object, ...] | None:
+        asked = pinned.asked
+        loop = asyncio.get_running_loop()
+        if asked not in self._running:
+            waited = self._running[asked] = loop.create_future()
+            task = loop.create_task(self._run(asked, pinned, waited))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif asked in self._next:
+            waited = self._next[asked]
+        else:
+            waited = self._next[asked] = loop.create_future()
+        # One caller gone (a client that hung up) does not cancel the others' run.
+        return await asyncio.shield(waited)
+
+    async def _run(self, asked: Hashable, pinned: Pinned, waited: asyncio.Future[tuple[object, ...] | None]) -> None:
+        state = self._state
+        try:
+            while True:
+                found = await to_thread.run_sync(_found, state, pinned, limiter=state.side_connections)
+                waited.set_result(found)
+                following = self._next.pop(asked, None)
+                if following is None:
+                    return
+                self._running[asked] = waited = following
+        finally:
+            # Stopped (the worker shutting down): whoever still waits goes the long way.
+            if self._running.get(asked) is waited:
+                del self._running[asked]
+            for left in (waited, self._next.pop(asked, None)):
+                if left is not None and not left.done():
+                    left.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -99,6 +161,8 @@ class Remembered:
     head: bytes
     tail: bytes | None
     route: object  # the route that answered, for what is counted by route (``service.metrics``)
+    readers: tuple[Role, ...]  # the roles the route lets through
+    counters: AnswerCounters | None = None  # an answer memo's, counting this as a remembered answer
 
     def body(self, moment: datetime) -> bytes:
         return self.head if self.tail is None else self.head + _MOMENT.dump_json(moment) + self.tail
@@ -114,20 +178,40 @@ def _key(scope: Scope, principal: Principal) -> tuple[object, ...]:
     return scope["path"], scope.get("query_string", b""), _seen_as(principal), datetime.now(UTC).date()
 
 
-def answered(request: Request, answer: BaseModel, pinned: Pinned, moment: datetime, as_of: datetime | None) -> Response:
-    """The answer as sent, remembered for this request while ``pinned`` holds.
+def _remember(request: Request, remembered: Remembered) -> None:
+    principal: Principal = request.state.principal
+    request.app.state.remembered.put(_key(request.scope, principal), remembered)
+
+
+def answered(
+    request: Request,
+    answer: BaseModel,
+    pinned: Pinned,
+    moment: datetime,
+    as_of: datetime | None,
+    counters: AnswerCounters | None,
+) -> Response:
+    """The answer as sent (any key may ask), remembered for this request while ``pinned`` holds (``counters``: the
+    memo's that count it when sent again).
 
     Without ``as_of`` the answer is given as of the request's own moment, so the bytes are kept around it.
     """
+    route = request.scope.get("route")
     if as_of is not None:
-        remembered = Remembered(pinned, answer.model_dump_json().encode(), None, request.scope.get("route"))
+        remembered = Remembered(pinned, answer.model_dump_json().encode(), None, route, READ_CATALOG, counters)
     else:
         parts = answer.model_copy(update={"as_of": _SENTINEL}).model_dump_json().encode().split(_SENTINEL_JSON)
         assert len(parts) == 2, "an answer names the moment it is given once"
-        remembered = Remembered(pinned, parts[0], parts[1], request.scope.get("route"))
-    principal: Principal = request.state.principal
-    request.app.state.remembered.put(_key(request.scope, principal), remembered)
+        remembered = Remembered(pinned, parts[0], parts[1], route, READ_CATALOG, counters)
+    _remember(request, remembered)
     return Response(remembered.body(moment), media_type="application/json")
+
+
+def remembered_page(request: Request, page: bytes, pinned: Pinned) -> Response:
+    """A page of lots as sent (it names no moment; the keys that see lots may ask), remembered for this request
+    while ``pinned`` holds."""
+    _remember(request, Remembered(pinned, page, None, request.scope.get("route"), READ_MATERIAL))
+    return Response(page, media_type="application/json")
 
 
 def _presented(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -158,7 +242,7 @@ class RememberedAnswers:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        asked = scope["type"] == "http" and scope["method"] == "GET" and _ANSWER_PATH.fullmatch(scope["path"])
+        asked = scope["type"] == "http" and scope["method"] == "GET" and _REMEMBERED_PATH.fullmatch(scope["path"])
         if asked and await self._send_remembered(scope, send):
             return
         await self.app(scope, receive, send)
@@ -167,24 +251,25 @@ class RememberedAnswers:
         state: State = scope["app"].state
         presented = _presented(scope["headers"])
         principal = _principal(state, presented) if presented else None
-        if principal is None or principal.role not in READ_CATALOG:
+        if principal is None:
             return False
         remembered: Remembered | None = state.remembered.get(_key(scope, principal))
-        if remembered is None:
+        if remembered is None or principal.role not in remembered.readers:
             return False
         moment = utcnow()
         # On SQLite a read is CPU work on a local file (see ``deps.reads_on_loop``); elsewhere a round trip.
+        pinned = remembered.pinned
         if state.reads_on_event_loop:
-            holds = _holds(state, remembered.pinned)
+            found = _found(state, pinned)
         else:
-            holds = await to_thread.run_sync(_holds, state, remembered.pinned, limiter=state.side_connections)
-        if not holds:
+            shared: SharedChecks = state.shared_checks
+            found = await shared.found(pinned)
+        if found != pinned.row:
             return False
         scope.setdefault("state", {}).update(principal=principal, remembered=True)  # the access line says so
         scope["route"] = remembered.route
-        memo = state.compliance if scope["path"].endswith("/compliance") else state.answers
-        if memo.counters is not None:
-            memo.counters.remembered.inc()
+        if remembered.counters is not None:
+            remembered.counters.remembered.inc()
         body = remembered.body(moment)
         headers: list[Any] = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
