@@ -8,7 +8,6 @@ from typing import Any
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
@@ -33,6 +32,7 @@ from service.api import (
     prices,
     rules,
 )
+from service.api.common import operation_id
 from service.api.consistency import ConsistencyToken
 from service.api.idempotency import Idempotency
 from service.api.observability import RequestContext, configure_logging
@@ -111,11 +111,6 @@ TAGS = [
 ]
 
 
-def _operation_id(route: APIRoute) -> str:
-    """The handler's name (``assess_sku``): what generated clients call the operation, stable across path changes."""
-    return route.name
-
-
 def _documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The OpenAPI document without FastAPI's default 422 on routes that take only a path id (never sent).
 
@@ -171,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         strict_content_type=False,
         openapi_tags=TAGS,
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
         lifespan=_lifespan,
     )
@@ -201,8 +196,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RememberedAnswers)
     app.add_middleware(RequestContext, access_log=settings.access_log, metrics=settings.metrics)
     configure_logging()
+    # The probes are the app's own routes, matched before any router is entered: a load balancer asks every second.
+    app.router.routes.extend(health.router.routes)
     for router in (
-        health.router,
         catalog.router,
         catalog.facility_router,
         catalog.sku_router,

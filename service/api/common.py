@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from service.api.deps import require_principal
@@ -34,6 +35,11 @@ def problems(*statuses: int, conflict: str | None = None) -> dict[int | str, dic
 def write_problems(conflict: str) -> dict[int | str, dict[str, Any]]:
     """What any POST can be refused with."""
     return problems(400, 409, 413, 422, conflict=conflict)
+
+
+def operation_id(route: APIRoute) -> str:
+    """The handler's name (``assess_sku``): what generated clients call the operation, stable across path changes."""
+    return route.name
 
 
 def v1_router(tag: str) -> APIRouter:

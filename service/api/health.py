@@ -8,13 +8,15 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.api.common import operation_id
 from service.api.problems import PROBLEM_JSON
 from service.db import ReadReplica, parse_lsn, replica_status
 from service.errors import Unavailable
 from service.migrations import database_revision
 from service.schemas import Health, Problem
 
-router = APIRouter(tags=["health"])
+# Not included as a router: its routes are the app's own (``app.create_app``), so named as the app names them.
+router = APIRouter(tags=["health"], generate_unique_id_function=operation_id)
 
 
 class ReplicaHealth(BaseModel):
