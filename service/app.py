@@ -40,7 +40,7 @@ from service.api.problems import PROBLEM_JSON, BodyLimit, install_problem_handle
 from service.api.remembered import Remembered, RememberedAnswers, SharedChecks
 from service.api_keys import KnownKeys
 from service.config import Settings, get_settings
-from service.db import SIDE_CONNECTIONS, create_check_engine, create_db_engine, create_read_replica
+from service.db import SIDE_CONNECTIONS, ReadReplica, create_check_engine, create_db_engine, create_read_replica
 from service.migrations import head_revision
 from service.schemas import AssessmentRead, ComplianceRead
 from service.signing import load_signer
@@ -153,7 +153,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     gc.freeze()
     yield
-    for engine in (app.state.engine, app.state.read_engine, app.state.check_engine):
+    replica: ReadReplica | None = app.state.read_replica
+    for engine in (
+        app.state.engine,
+        app.state.read_engine,
+        app.state.check_engine,
+        replica.checks if replica else None,
+    ):
         if engine is not None:
             engine.dispose()
 

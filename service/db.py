@@ -161,6 +161,10 @@ def _committed(session: Session) -> Iterator[Session]:
 _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 REPLICA_RETRY_SECONDS = 5  # after the replica failed to answer, reads stay on the primary this long
 REPLICA_CONNECT_TIMEOUT_SECONDS = 2
+# A replica's status that let a read through is trusted this long by reads without a token: a read from the replica
+# is then at most LODESTONE_READ_REPLICA_MAX_LAG_SECONDS plus this old. Reading it for every read cost a quarter
+# of a remembered answer's throughput on the replica (BENCHMARKS.md, "Reads on a streaming replica").
+REPLICA_STATUS_REUSE_SECONDS = 0.1
 
 
 def parse_lsn(text: str) -> int | None:
@@ -215,12 +219,18 @@ class ReplicaStatus:
 
 
 def replica_status(connection: sa.Connection) -> ReplicaStatus:
-    row = connection.execute(_REPLICA_STATUS).one()
-    if not row.is_standby:  # promoted, or not a replica at all: its data no longer follows the primary's
+    return _status(*connection.execute(_REPLICA_STATUS).one())
+
+
+def _status(is_standby: bool, replayed: str | None, is_behind: bool, age: object, is_streaming: bool) -> ReplicaStatus:
+    """``_REPLICA_STATUS``'s row, in its columns' order."""
+    if not is_standby:  # promoted, or not a replica at all: its data no longer follows the primary's
         return ReplicaStatus(False, False, 0, None)
-    age = row.replay_age
-    lag = (max(Decimal(0), Decimal(age)) if age is not None else None) if row.is_behind else Decimal(0)
-    return ReplicaStatus(True, bool(row.is_streaming), parse_lsn(row.replayed or "") or 0, lag)
+    lag = (max(Decimal(0), Decimal(str(age))) if age is not None else None) if is_behind else Decimal(0)
+    return ReplicaStatus(True, bool(is_streaming), parse_lsn(replayed or "") or 0, lag)
+
+
+_STATUS_COLUMNS = 5
 
 
 @dataclass
@@ -230,22 +240,77 @@ class ReadReplica:
     engine: Engine
     max_lag_seconds: Decimal
     retry_at: float = 0.0  # time.monotonic(); until then, reads skip a replica that failed to answer
+    # For ``found``: autocommit, no ping on checkout (``create_check_engine``'s, on the replica); None: ``engine``.
+    checks: Engine | None = None
+    # time.monotonic(); until then a read without a token may skip the status (``REPLICA_STATUS_REUSE_SECONDS``).
+    serves_until: float = 0.0
+
+    def _served(self, status: ReplicaStatus, token: int | None) -> bool:
+        serves = status.serves(self.max_lag_seconds, token)
+        if token is None:
+            self.serves_until = time.monotonic() + REPLICA_STATUS_REUSE_SECONDS if serves else 0.0
+        return serves
+
+    def _failed(self) -> None:
+        self.retry_at = time.monotonic() + REPLICA_RETRY_SECONDS
+        self.serves_until = 0.0
 
     def session(self, token: int | None) -> Session | None:
-        """A session on the replica, already in its transaction, when it may answer; None when it may not."""
-        if time.monotonic() < self.retry_at:
+        """A session on the replica when it may answer (already in its transaction when the status was read); None
+        when it may not."""
+        now = time.monotonic()
+        if now < self.retry_at:
             return None
         session = Session(self.engine, expire_on_commit=False)
+        if token is None and now < self.serves_until:
+            return session
         try:
             status = replica_status(session.connection())
         except sa.exc.SQLAlchemyError:
             session.close()
-            self.retry_at = time.monotonic() + REPLICA_RETRY_SECONDS
+            self._failed()
             return None
-        if not status.serves(self.max_lag_seconds, token):
+        if not self._served(status, token):
             session.close()
             return None
         return session
+
+    def found(self, sql: str, parameters: Any) -> tuple[bool, tuple[object, ...] | None]:
+        """Whether the replica may answer now, and the row ``sql`` (driver SQL, as ``driver_statement`` gives it)
+        gives there: one statement, one round trip, the status (unless trusted still) and the row in one snapshot.
+
+        For the check of a remembered answer (``api.remembered``), where ``session`` would be a session, a ping,
+        a transaction and two statements.
+        """
+        now = time.monotonic()
+        if now < self.retry_at:
+            return False, None
+        trusted = now < self.serves_until
+        checks = self.checks or self.engine
+        try:
+            connection = checks.raw_connection()
+        except sa.exc.SQLAlchemyError:
+            self._failed()
+            return False, None
+        try:
+            cursor = connection.cursor()
+            # ``sql`` is one of our statements compiled by ``driver_statement``; values travel as parameters.
+            both = f"SELECT * FROM ({_REPLICA_STATUS.text}) AS s LEFT JOIN LATERAL ({sql}) AS p ON true"  # noqa: S608
+            cursor.execute(sql if trusted else both, parameters)
+            row = tuple(cursor.fetchone() or ())
+            cursor.close()
+        except checks.dialect.loaded_dbapi.Error:
+            connection.invalidate()  # a connection that failed is not given to the next request
+            self._failed()
+            return False, None
+        finally:
+            connection.close()
+        if trusted:
+            return True, row or None
+        if len(row) <= _STATUS_COLUMNS or not self._served(_status(*row[:_STATUS_COLUMNS]), None):
+            return False, None
+        pinned = row[_STATUS_COLUMNS:]
+        return True, None if all(value is None for value in pinned) else pinned
 
 
 def create_read_replica(settings: Settings) -> ReadReplica | None:
@@ -259,7 +324,14 @@ def create_read_replica(settings: Settings) -> ReadReplica | None:
         max_overflow=POOL_OVERFLOW,
         connect_args={"connect_timeout": REPLICA_CONNECT_TIMEOUT_SECONDS, "application_name": "lodestone-read"},
     )
-    return ReadReplica(engine, settings.read_replica_max_lag_seconds)
+    checks = sa.create_engine(
+        settings.read_database_url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=SIDE_CONNECTIONS,
+        max_overflow=0,
+        connect_args={"connect_timeout": REPLICA_CONNECT_TIMEOUT_SECONDS, "application_name": "lodestone-read"},
+    )
+    return ReadReplica(engine, settings.read_replica_max_lag_seconds, checks=checks)
 
 
 @contextmanager

@@ -5,6 +5,7 @@ for the module. Pausing its replay (``pg_wal_replay_pause()``) freezes its data 
 a read the replica answers then misses what was written since, which is how these tests tell who answered.
 """
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from service.api.consistency import HEADER
 from service.app import create_app
 from service.config import Settings
-from service.db import format_lsn, parse_lsn
+from service.db import REPLICA_STATUS_REUSE_SECONDS, format_lsn, parse_lsn
 from tests.conftest import ADMIN_KEY, POSTGRES_URL, REQUIRE_POSTGRES, empty_tables, settings_for
 from tests.helpers import make_chain, post_ok
 from tests.replica import Replica, primary_position, streaming_replica, unavailable_reason
@@ -190,6 +191,27 @@ def test_sku_answers_read_your_write_with_replay_paused(client: TestClient, repl
         replica.resume_replay()
     replica.wait_replayed(parse_lsn(token) or 0)
     assert widget_lots(client) == {f"WIDGET-{n}" for n in range(LOOPS // 5 + 1)}
+
+
+def test_a_remembered_answer_leaves_a_lagging_replica_within_the_bound(
+    primary_url: str, replica: Replica, tmp_path: Path
+) -> None:
+    """Without a token, a remembered answer checked on the replica is at most the lag bound plus the time a
+    status that let reads through is trusted (``REPLICA_STATUS_REUSE_SECONDS``) behind the primary."""
+    bound = Decimal(1)
+    for client in serve(primary_url, replica, tmp_path, max_lag=bound):
+        make_chain(client)
+        replica.wait_replayed(parse_lsn(widget_made_from(client, 0)) or 0)
+        assert widget_lots(client) == widget_lots(client) == {"WIDGET-0"}  # the second one remembered
+        replica.pause_replay()
+        try:
+            token = parse_lsn(widget_made_from(client, 1)) or 0
+            replica.wait_received(token)
+            time.sleep(float(bound) + REPLICA_STATUS_REUSE_SECONDS + 0.2)
+            assert widget_lots(client) == {"WIDGET-0", "WIDGET-1"}  # from the primary: the replica is too far behind
+            assert replica.replayed() < token
+        finally:
+            replica.resume_replay()
 
 
 def extraction(code: str) -> dict[str, Any]:

@@ -91,16 +91,13 @@ class Pinned:
 
 
 def _found(state: State, pinned: Pinned) -> tuple[object, ...] | None:
-    """``pinned.found`` where reads go: the replica while it keeps up (``ReadReplica.session``), else the primary."""
+    """``pinned.found`` where reads go: the replica while it keeps up (``ReadReplica.found``), else the primary."""
     replica: ReadReplica | None = state.read_replica
-    session = replica.session(None) if replica is not None else None
-    if session is None:
-        return pinned.found(state.check_engine or state.engine)
-    with session:
-        try:
-            return pinned.found_in(session.connection())
-        except sa.exc.SQLAlchemyError:
-            return None
+    if replica is not None:
+        serves, found = replica.found(pinned.sql, pinned.parameters)
+        if serves:
+            return found
+    return pinned.found(state.check_engine or state.engine)
 
 
 class SharedChecks:
