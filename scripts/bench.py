@@ -802,7 +802,7 @@ def replica_reads(pg_url: str, work: Path, args: argparse.Namespace, report: Pat
             "machine (same cores as the primary, the workers and wrk), so this measures the cost of routing "
             "reads, not added capacity. Both servers run at once and are measured in turns. A remembered SKU answer "
             "is checked on the replica in one statement carrying the replica's status and the pinned row; a status "
-            "that let reads through is trusted for 0.1 s by reads without a token, so most checks are the pinned "
+            "that let checks through is trusted by them for 0.1 s, so most checks are the pinned "
             "row alone, as on the primary.", "",
             *([] if met else [
                 "Not met: what is left is the standby's own work on the same two cores (replaying the primary's "

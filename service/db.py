@@ -161,9 +161,10 @@ def _committed(session: Session) -> Iterator[Session]:
 _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 REPLICA_RETRY_SECONDS = 5  # after the replica failed to answer, reads stay on the primary this long
 REPLICA_CONNECT_TIMEOUT_SECONDS = 2
-# A replica's status that let a read through is trusted this long by reads without a token: a read from the replica
-# is then at most LODESTONE_READ_REPLICA_MAX_LAG_SECONDS plus this old. Reading it for every read cost a quarter
-# of a remembered answer's throughput on the replica (BENCHMARKS.md, "Reads on a streaming replica").
+# A replica's status that let a read through is trusted this long by the checks of remembered answers
+# (``ReadReplica.found``): one checked there is then at most LODESTONE_READ_REPLICA_MAX_LAG_SECONDS plus this old.
+# Reading it for every check cost a quarter of a remembered answer's throughput on the replica (BENCHMARKS.md,
+# "Reads on a streaming replica").
 REPLICA_STATUS_REUSE_SECONDS = 0.1
 
 
@@ -256,14 +257,14 @@ class ReadReplica:
         self.serves_until = 0.0
 
     def session(self, token: int | None) -> Session | None:
-        """A session on the replica when it may answer (already in its transaction when the status was read); None
-        when it may not."""
-        now = time.monotonic()
-        if now < self.retry_at:
+        """A session on the replica, already in its transaction, when it may answer; None when it may not.
+
+        The status is read every time: a replica that stopped since is then noticed before the request's own
+        statements, which would fail (``found``, which can fall back by itself, trusts a recent one).
+        """
+        if time.monotonic() < self.retry_at:
             return None
         session = Session(self.engine, expire_on_commit=False)
-        if token is None and now < self.serves_until:
-            return session
         try:
             status = replica_status(session.connection())
         except sa.exc.SQLAlchemyError:

@@ -214,6 +214,22 @@ def test_a_remembered_answer_leaves_a_lagging_replica_within_the_bound(
             replica.resume_replay()
 
 
+def test_a_remembered_answer_falls_back_to_the_primary_when_the_replica_stops(
+    client: TestClient, replica: Replica
+) -> None:
+    make_chain(client)
+    replica.wait_replayed(parse_lsn(widget_made_from(client, 0)) or 0)
+    assert widget_lots(client) == widget_lots(client) == {"WIDGET-0"}  # remembered, its status trusted a while
+    replica.stop()
+    try:
+        token = widget_made_from(client, 1)
+        for _ in range(3):  # the replica's pooled connections dead: checked and answered on the primary
+            assert widget_lots(client) == {"WIDGET-0", "WIDGET-1"}
+    finally:
+        replica.start()
+    replica.wait_replayed(parse_lsn(token) or 0)
+
+
 def extraction(code: str) -> dict[str, Any]:
     output = {"code": code, "material": "ore", "quantity": "100", "unit": "kg", "composition": {"Nd": "10"}}
     return {"type": "extraction", "facility": "MINE", "occurred_at": "2025-06-01T00:00:00Z", "outputs": [output]}

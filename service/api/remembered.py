@@ -85,10 +85,6 @@ class Pinned:
             connection.close()
         return None if found is None else tuple(found)
 
-    def found_in(self, connection: sa.Connection) -> tuple[object, ...] | None:
-        found = connection.exec_driver_sql(self.sql, self.parameters).first()
-        return None if found is None else tuple(found)
-
 
 def _found(state: State, pinned: Pinned) -> tuple[object, ...] | None:
     """``pinned.found`` where reads go: the replica while it keeps up (``ReadReplica.found``), else the primary."""
