@@ -60,3 +60,15 @@ def extract(
 
 def lot_input(code: str, quantity: str, organization: str = "MINER") -> dict[str, str]:
     return {"lot_code": code, "organization": organization, "quantity": quantity}
+
+
+def all_lots(client: httpx.Client) -> list[dict[str, Any]]:
+    """Every lot the client's key sees, page after page."""
+    lots: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.get("/v1/lots", params={"limit": 500, **({"cursor": cursor} if cursor else {})}).json()
+        lots += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return lots

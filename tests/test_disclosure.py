@@ -31,9 +31,6 @@ from hypothesis import strategies as st
 from service import origin as engine
 from service import report
 from service.api.disclosure import negotiate
-from service.config import Settings
-from service.db import create_db_engine
-from service.demo import load_demo
 from service.errors import NotAcceptable
 from service.lots import stage_percents
 from service.numbers import format_kg
@@ -128,14 +125,6 @@ def widget(client: TestClient) -> TestClient:
     make_chain(client)
     chain_one(client)
     chain_two(client)
-    return client
-
-
-@pytest.fixture
-def demo(client: TestClient, settings: Settings) -> TestClient:
-    engine_ = create_db_engine(settings)
-    assert load_demo(engine_)
-    engine_.dispose()
     return client
 
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from service.contract import CONTRACT_DIR
 from service.epcis import CONTEXT, jsonio
+from tests.helpers import all_lots
 
 VECTORS = sorted((CONTRACT_DIR / "vectors").glob("*.json"))
 NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -56,17 +57,6 @@ def exported_events(client: TestClient) -> list[dict[str, Any]]:
         found = NEXT.search(response.headers.get("link", ""))
         url = found.group(1) if found else None
     return events
-
-
-def all_lots(client: TestClient) -> list[dict[str, Any]]:
-    lots: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = client.get("/v1/lots", params={"limit": 500, **({"cursor": cursor} if cursor else {})}).json()
-        lots += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return lots
 
 
 def without_ids(value: Any, names: dict[str, str]) -> Any:

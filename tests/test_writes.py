@@ -11,7 +11,7 @@ from service.config import Settings
 from service.events.writes import LOT, LOT_INSERT_FIELDS, LOT_PLACEMENT_FIELDS, Writes
 from service.lots import LOT_ROW_FIELDS
 from service.models import Lot
-from tests.helpers import event, lot_input, make_chain, post_ok
+from tests.helpers import all_lots, event, lot_input, make_chain, post_ok
 
 
 def test_a_lot_row_and_its_placement_are_every_column_of_the_lot_table() -> None:
@@ -57,17 +57,6 @@ def _without_ids(value: Any) -> Any:
     return value
 
 
-def _all_lots(client: TestClient) -> list[dict[str, Any]]:
-    lots: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = client.get("/v1/lots", params={"limit": 500, **({"cursor": cursor} if cursor else {})}).json()
-        lots += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return lots
-
-
 def test_a_large_batch_records_what_its_events_one_by_one_would(client: TestClient, second_client: TestClient) -> None:
     events = _chains(60)
     make_chain(client)
@@ -77,9 +66,9 @@ def test_a_large_batch_records_what_its_events_one_by_one_would(client: TestClie
     assert response.status_code == 201, response.text
     one_by_one = [post_ok(second_client, "/v1/events", body) for body in events]
     assert _without_ids(response.json()["events"]) == _without_ids(one_by_one)
-    batch_lots = _all_lots(client)
+    batch_lots = all_lots(client)
     assert len(batch_lots) == 60 * 5
-    assert _without_ids(batch_lots) == _without_ids(_all_lots(second_client))
+    assert _without_ids(batch_lots) == _without_ids(all_lots(second_client))
     for answered in (client, second_client):
         verification = answered.get("/v1/audit/verify").json()
         assert verification["ok"]
@@ -152,7 +141,7 @@ def test_a_batch_the_database_refuses_halfway_writes_nothing(client: TestClient,
     unique code would): 409, and not one event, lot, input or audit entry of the batch remains."""
     make_chain(client)
     earlier = post_ok(client, "/v1/events", _chains(1)[0])["outputs"][0]
-    before = (_all_lots(client), client.get("/v1/audit/verify").json())
+    before = (all_lots(client), client.get("/v1/audit/verify").json())
     events = _chains(30)[1:]  # consumes ORE-0, recorded before the batch
     events[58]["outputs"][0]["code"] = "REFUSED"  # line 14's oxide, which nothing consumes
     backend = make_url(settings.database_url).get_backend_name()
@@ -163,7 +152,7 @@ def test_a_batch_the_database_refuses_halfway_writes_nothing(client: TestClient,
         _run(settings.database_url, ALLOW_LOT[backend])
     assert response.status_code == 409, response.text
     assert response.headers["content-type"] == "application/problem+json"
-    assert (_all_lots(client), client.get("/v1/audit/verify").json()) == before
+    assert (all_lots(client), client.get("/v1/audit/verify").json()) == before
     assert client.get(f"/v1/lots/{earlier['id']}").json()["remaining"] == "100"
     assert client.post("/v1/events/batch", json={"events": events}).status_code == 201
     assert client.get(f"/v1/lots/{earlier['id']}").json()["remaining"] == "0"
