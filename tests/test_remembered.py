@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 from starlette.datastructures import State
 
-from service.api.remembered import Pinned, SharedChecks
+from service.api.remembered import Pinned, SharedChecks, rows_found
 from service.config import Settings
 from service.db import create_db_engine
 from service.demo import SKUS, load_demo
@@ -320,6 +320,7 @@ def test_a_shared_check_never_began_before_the_request_it_answers(database_url: 
     # A real statement that takes a while: its snapshot is taken when it begins; each run draws a new number.
     slow = "SELECT v, nextval('shared_check_runs') FROM shared_check, pg_sleep(0.5)"
     pinned = Pinned(slow, {}, (1, 1))
+    other = Pinned("SELECT v + 10, nextval('shared_check_runs') FROM shared_check", {}, (11, 1))
 
     def running() -> bool:
         with engine.connect() as connection:
@@ -336,6 +337,8 @@ def test_a_shared_check_never_began_before_the_request_it_answers(database_url: 
         with engine.begin() as connection:  # committed while the first run is under way
             connection.execute(sa.text("UPDATE shared_check SET v = 2"))
         later = [asyncio.ensure_future(checks.found(pinned)) for _ in range(3)]
+        # Another statement arriving with them goes in the same batch, in the same round trip, after them.
+        later.append(asyncio.ensure_future(checks.found(other)))
         return await first, list(await asyncio.gather(*later))
 
     try:
@@ -346,4 +349,15 @@ def test_a_shared_check_never_began_before_the_request_it_answers(database_url: 
             connection.execute(sa.text("DROP SEQUENCE shared_check_runs"))
         engine.dispose()
     assert first == (1, 1)
-    assert later == [(2, 2)] * 3  # never the row read before they asked; the three shared one run
+    # Never the row read before they asked; the three shared one run; the other statement had its own.
+    assert later == [(2, 2), (2, 2), (2, 2), (12, 3)]
+
+
+def test_statements_checked_together_each_give_their_own_row(database_url: str) -> None:
+    engine = create_db_engine(Settings(database_url=database_url))
+    pins = [Pinned(sql, {}, ()) for sql in ("SELECT 1, 'a'", "SELECT 2, 'b' WHERE 1 = 0", "SELECT 3, 'c'")]
+    try:
+        assert rows_found(engine, pins) == [(1, "a"), None, (3, "c")]
+        assert rows_found(engine, pins[:1]) == [(1, "a")]
+    finally:
+        engine.dispose()

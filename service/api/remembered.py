@@ -7,15 +7,16 @@ are remembered under the request itself (path, query string, what the caller may
 the statement and row they were pinned to (the SKU's revision, and for the rules the prices' and custom
 rules'; for lots, the newest audit entry, lot and event). ``RememberedAnswers`` sends them again for the same
 request while that statement still gives that row: one query, no routing, no dependency solving, no
-serialization. Where that query is a round trip (PostgreSQL), requests asking the same statement at the same
-moment share one (``SharedChecks``). Any other request, and any doubt (a key not recently confirmed, a
-consistency token, bytes no longer pinned), goes through the routes as before. Justified by the "remembered
-SKU answer" and "/v1/lots?limit=50" rows of BENCHMARKS.md.
+serialization. Where that query is a round trip (PostgreSQL), a worker's checks run in batches, one thread hop
+each, requests asking the same statement at the same moment sharing one run (``SharedChecks``). Any other
+request, and any doubt (a key not recently confirmed, a consistency token, bytes no longer pinned), goes through
+the routes as before. Justified by the "remembered SKU answer" and "/v1/lots?limit=50" rows of BENCHMARKS.md.
 """
 
 import asyncio
 import re
 from collections.abc import Hashable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,22 +69,42 @@ class Pinned:
     def found(self, engine: sa.Engine) -> tuple[object, ...] | None:
         """The row the statement gives now; None also when the database cannot be asked now (the request then
         goes the long way, which says what is wrong)."""
-        # A pooled driver connection, one statement in its own snapshot, no SQLAlchemy layers (see driver_statement).
-        try:
-            connection = engine.raw_connection()
-        except sa.exc.SQLAlchemyError:
-            return None
-        try:
-            cursor = connection.cursor()
-            cursor.execute(self.sql, self.parameters)
-            found = cursor.fetchone()
+        return rows_found(engine, [self])[0]
+
+
+def rows_found(engine: sa.Engine, pins: list[Pinned]) -> list[tuple[object, ...] | None]:
+    """The rows ``pins``' statements give now, each in its own snapshot, on one pooled driver connection with no
+    SQLAlchemy layers (see ``driver_statement``); on PostgreSQL several go in one round trip (psycopg's pipeline
+    mode). All None when the database cannot be asked now."""
+    try:
+        connection = engine.raw_connection()
+    except sa.exc.SQLAlchemyError:
+        return [None] * len(pins)
+    try:
+        cursors = [connection.cursor() for _pinned in pins]
+        with _pipelined(connection.driver_connection, len(pins)):
+            for cursor, pinned in zip(cursors, pins, strict=True):
+                cursor.execute(pinned.sql, pinned.parameters)
+        found = [cursor.fetchone() for cursor in cursors]
+        for cursor in cursors:
             cursor.close()
-        except engine.dialect.loaded_dbapi.Error:
-            connection.invalidate()  # a connection that failed is not given to the next request
-            return None
-        finally:
-            connection.close()
-        return None if found is None else tuple(found)
+    except engine.dialect.loaded_dbapi.Error:
+        connection.invalidate()  # a connection that failed is not given to the next request
+        return [None] * len(pins)
+    finally:
+        connection.close()
+    return [None if row is None else tuple(row) for row in found]
+
+
+def _pipelined(driver: Any, statements: int) -> AbstractContextManager[object]:
+    """Several statements sent before any answer is read, where the driver can (psycopg with pipeline support)."""
+    if statements > 1 and type(driver).__module__.startswith("psycopg"):
+        import psycopg  # only ever loaded with PostgreSQL, as the driver itself
+
+        if psycopg.Pipeline.is_supported():
+            pipeline: AbstractContextManager[object] = driver.pipeline()
+            return pipeline
+    return nullcontext()
 
 
 def _found(state: State, pinned: Pinned) -> tuple[object, ...] | None:
@@ -96,54 +117,56 @@ def _found(state: State, pinned: Pinned) -> tuple[object, ...] | None:
     return pinned.found(state.check_engine or state.engine)
 
 
-class SharedChecks:
-    """Requests checking the same pinned statement at the same moment share one run of it, begun after each of
-    them arrived.
+def _found_all(state: State, pins: list[Pinned]) -> list[tuple[object, ...] | None]:
+    """``_found`` of each; on the primary, all in one round trip (``rows_found``)."""
+    if state.read_replica is not None:
+        return [_found(state, pinned) for pinned in pins]
+    return rows_found(state.check_engine or state.engine, pins)
 
-    A request that arrives while the statement is running waits for the next run, which begins when that one
-    ends: so no request is answered from a row read before it was sent (a write it saw committed is always
-    seen). Without this, each of a worker's concurrent requests for a popular SKU paid its own round trip and
-    two thread hops. One worker's event loop drives it; nothing here is shared between threads.
+
+class SharedChecks:
+    """A worker's checks, run in batches: every request that arrives while a batch runs joins the next one, which
+    begins when that one ends, and requests asking the same pinned statement share its one run there.
+
+    So no request is answered from a row read before it was sent (a write it saw committed is always seen), and
+    a batch costs one thread hop for all its statements. Without this, each of a worker's concurrent requests
+    paid its own round trip and two thread hops. One worker's event loop drives it; nothing here is shared
+    between threads.
     """
 
     def __init__(self, state: State) -> None:
         self._state = state
-        self._running: dict[Hashable, asyncio.Future[tuple[object, ...] | None]] = {}
-        self._next: dict[Hashable, asyncio.Future[tuple[object, ...] | None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._next: dict[Hashable, tuple[Pinned, asyncio.Future[tuple[object, ...] | None]]] = {}
+        self._running: asyncio.Task[None] | None = None
 
     async def found(self, pinned: Pinned) -> tuple[object, ...] | None:
-        asked = pinned.asked
         loop = asyncio.get_running_loop()
-        if asked not in self._running:
-            waited = self._running[asked] = loop.create_future()
-            task = loop.create_task(self._run(asked, pinned, waited))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        elif asked in self._next:
-            waited = self._next[asked]
-        else:
-            waited = self._next[asked] = loop.create_future()
+        asked = pinned.asked
+        if asked not in self._next:
+            self._next[asked] = (pinned, loop.create_future())
+        waited = self._next[asked][1]
+        if self._running is None:
+            self._running = loop.create_task(self._run())
         # One caller gone (a client that hung up) does not cancel the others' run.
         return await asyncio.shield(waited)
 
-    async def _run(self, asked: Hashable, pinned: Pinned, waited: asyncio.Future[tuple[object, ...] | None]) -> None:
+    async def _run(self) -> None:
         state = self._state
+        batch: dict[Hashable, tuple[Pinned, asyncio.Future[tuple[object, ...] | None]]] = {}
         try:
-            while True:
-                found = await to_thread.run_sync(_found, state, pinned, limiter=state.side_connections)
-                waited.set_result(found)
-                following = self._next.pop(asked, None)
-                if following is None:
-                    return
-                self._running[asked] = waited = following
+            while self._next:
+                batch, self._next = self._next, {}
+                pins = [pinned for pinned, _waited in batch.values()]
+                rows = await to_thread.run_sync(_found_all, state, pins, limiter=state.side_connections)
+                for (_pinned, waited), row in zip(batch.values(), rows, strict=True):
+                    waited.set_result(row)
         finally:
+            self._running = None
             # Stopped (the worker shutting down): whoever still waits goes the long way.
-            if self._running.get(asked) is waited:
-                del self._running[asked]
-            for left in (waited, self._next.pop(asked, None)):
-                if left is not None and not left.done():
-                    left.set_result(None)
+            left, self._next = [*batch.values(), *self._next.values()], {}
+            for _pinned, waited in left:
+                if not waited.done():
+                    waited.set_result(None)
 
 
 @dataclass(frozen=True)
