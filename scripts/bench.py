@@ -649,10 +649,11 @@ SPREAD_WANTED = next(wanted for name, _path, _role, wanted in AGAINST_BARE if na
 WHY_NOT = {
     "remembered SKU answer / bare FastAPI serving the same bytes, PostgreSQL": (
         "**Remembered answers on PostgreSQL.** The bytes are sent before routing, as on SQLite; the check that "
-        "the row they are pinned to is unchanged is a round trip, run in a worker thread (at most 5 a worker) so "
-        "that a slow PostgreSQL never stalls the event loop, and shared by the requests that arrive while one "
-        "runs (`SharedChecks`). Left: the thread hops and PostgreSQL's own CPU on the same two cores as the "
-        "workers and wrk. Needed: the check on the event loop through psycopg's async connection."
+        "the row they are pinned to is unchanged is a round trip, run in a worker thread so that a slow PostgreSQL "
+        "never stalls the event loop; a worker's checks go in batches (`SharedChecks`: one thread hop and one "
+        "pipelined round trip a batch, one run for requests asking the same row). Left: the hops, the round trip "
+        "and PostgreSQL's own CPU on the same two cores as the workers and wrk. Needed: the check on the event "
+        "loop through psycopg's async connection."
     ),
     "rules' answer / bare FastAPI serving the same bytes, PostgreSQL": (
         "**Rules' answers on PostgreSQL**: the same check as the remembered SKU answer, the same remedy."
@@ -998,9 +999,9 @@ def write_report(
         f"The SKU answers asked in turn reach {min(r[7] for r in spread_low):.2f} of bare on PostgreSQL, under the "
         f"{SPREAD_WANTED:.2f} wanted of one SKU asked over and over: with many SKUs few of a worker's concurrent "
         "requests ask the same row, so each pays its "
-        "own check, a thread hop and a round trip, at most 5 at once a worker. Needed: a worker's pending checks of "
-        "different rows sent together (psycopg's pipeline mode, one round trip and one hop for all), or the check "
-        "on the event loop through psycopg's async connection.",
+        "own statement in the worker's next batch (one thread hop and one pipelined round trip a batch). Needed: "
+        "the check on the event loop through psycopg's async connection, or checks that need no round trip "
+        "(revisions pushed to the workers by LISTEN/NOTIFY).",
         "",
     ]  # fmt: skip
     targets = [
@@ -1076,7 +1077,8 @@ def write_report(
         "a plain `Response`. Lodestone's requests carry a viewer's key (the lots, a recorder's). A SKU answer, a "
         "rules' answer or a page of lots asked again is sent as the bytes remembered for the same request while "
         "the row they are pinned to is unchanged (`service/api/remembered.py`: one query, no routing; on "
-        "PostgreSQL the query runs in a thread and is shared by the requests that arrive while it runs). Each "
+        "PostgreSQL the query runs in a thread, batched with the worker's other checks, one run for the requests "
+        "asking the same row). Each "
         "row asks one request over and over, as a portal polling one SKU would; the last asks every SKU's answer "
         "in turn (a wrk script; answer bytes: their mean), as a portal's catalogue would, where fewer requests "
         "share a check on PostgreSQL.",
