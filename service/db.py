@@ -2,8 +2,8 @@
 
 import re
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -223,8 +223,9 @@ def replica_status(connection: sa.Connection) -> ReplicaStatus:
     return _status(*connection.execute(_REPLICA_STATUS).one())
 
 
-def _status(is_standby: bool, replayed: str | None, is_behind: bool, age: object, is_streaming: bool) -> ReplicaStatus:
-    """``_REPLICA_STATUS``'s row, in its columns' order."""
+def _status(is_standby: Any, replayed: Any, is_behind: Any, age: Any, is_streaming: Any) -> ReplicaStatus:
+    """``_REPLICA_STATUS``'s row, in its columns' order (a boolean, the replayed LSN as text or NULL, a boolean, seconds
+    or NULL, a boolean)."""
     if not is_standby:  # promoted, or not a replica at all: its data no longer follows the primary's
         return ReplicaStatus(False, False, 0, None)
     lag = (max(Decimal(0), Decimal(str(age))) if age is not None else None) if is_behind else Decimal(0)
@@ -288,27 +289,16 @@ class ReadReplica:
             return False, None
         trusted = now < self.serves_until
         checks = self.checks or self.engine
+        # ``sql`` is one of our statements compiled by ``driver_statement``; values travel as parameters.
+        both = f"SELECT * FROM ({_REPLICA_STATUS.text}) AS s LEFT JOIN LATERAL ({sql}) AS p ON true"  # noqa: S608
         try:
-            connection = checks.raw_connection()
-        except sa.exc.SQLAlchemyError:
+            (row,) = driver_rows(checks, [(sql if trusted else both, parameters)])
+        except (sa.exc.SQLAlchemyError, checks.dialect.loaded_dbapi.Error):
             self._failed()
             return False, None
-        try:
-            cursor = connection.cursor()
-            # ``sql`` is one of our statements compiled by ``driver_statement``; values travel as parameters.
-            both = f"SELECT * FROM ({_REPLICA_STATUS.text}) AS s LEFT JOIN LATERAL ({sql}) AS p ON true"  # noqa: S608
-            cursor.execute(sql if trusted else both, parameters)
-            row = tuple(cursor.fetchone() or ())
-            cursor.close()
-        except checks.dialect.loaded_dbapi.Error:
-            connection.invalidate()  # a connection that failed is not given to the next request
-            self._failed()
-            return False, None
-        finally:
-            connection.close()
         if trusted:
-            return True, row or None
-        if len(row) <= _STATUS_COLUMNS or not self._served(_status(*row[:_STATUS_COLUMNS]), None):
+            return True, row
+        if row is None or len(row) <= _STATUS_COLUMNS or not self._served(_status(*row[:_STATUS_COLUMNS]), None):
             return False, None
         pinned = row[_STATUS_COLUMNS:]
         return True, None if all(value is None for value in pinned) else pinned
@@ -368,6 +358,42 @@ def driver_statement(engine: Engine, statement: sa.ClauseElement, params: Mappin
     if compiled.positiontup is not None:
         return compiled.string, tuple(values[name] for name in compiled.positiontup)
     return compiled.string, values
+
+
+def driver_rows(engine: Engine, statements: Sequence[tuple[str, Any]]) -> list[tuple[object, ...] | None]:
+    """The row each statement (driver SQL and parameters, as ``driver_statement`` gives them) gives now, each in
+    its own snapshot, on one pooled driver connection with no SQLAlchemy layers; on PostgreSQL they go in one
+    round trip (psycopg's pipeline mode).
+
+    Raises SQLAlchemy's or the driver's error when the database cannot be asked; a connection that failed is
+    not given to the next caller.
+    """
+    connection = engine.raw_connection()
+    try:
+        cursors = [connection.cursor() for _statement in statements]
+        with _pipelined(connection.driver_connection, len(statements)):
+            for cursor, (sql, parameters) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, parameters)
+        found = [cursor.fetchone() for cursor in cursors]
+        for cursor in cursors:
+            cursor.close()
+    except engine.dialect.loaded_dbapi.Error:
+        connection.invalidate()
+        raise
+    finally:
+        connection.close()
+    return [None if row is None else tuple(row) for row in found]
+
+
+def _pipelined(driver: Any, statements: int) -> AbstractContextManager[object]:
+    """Several statements sent before any answer is read, where the driver can (psycopg with pipeline support)."""
+    if statements > 1 and type(driver).__module__.startswith("psycopg"):
+        import psycopg  # only ever loaded with PostgreSQL, as the driver itself
+
+        if psycopg.Pipeline.is_supported():
+            pipeline: AbstractContextManager[object] = driver.pipeline()
+            return pipeline
+    return nullcontext()
 
 
 def create_check_engine(settings: Settings) -> Engine | None:

@@ -16,7 +16,6 @@ the routes as before. Justified by the "remembered SKU answer" and "/v1/lots?lim
 import asyncio
 import re
 from collections.abc import Hashable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +31,7 @@ from service import visibility
 from service.access import READ_CATALOG, READ_MATERIAL, Principal, Role
 from service.api import consistency
 from service.api_keys import KnownKeys, operator
-from service.db import ReadReplica, driver_statement, utcnow
+from service.db import ReadReplica, driver_rows, driver_statement, utcnow
 from service.metrics import AnswerCounters
 
 _REMEMBERED_PATH = re.compile(r"/v1/skus/[^/]+/(?:origin|compliance)|/v1/lots")
@@ -73,38 +72,12 @@ class Pinned:
 
 
 def rows_found(engine: sa.Engine, pins: list[Pinned]) -> list[tuple[object, ...] | None]:
-    """The rows ``pins``' statements give now, each in its own snapshot, on one pooled driver connection with no
-    SQLAlchemy layers (see ``driver_statement``); on PostgreSQL several go in one round trip (psycopg's pipeline
-    mode). All None when the database cannot be asked now."""
+    """The rows ``pins``' statements give now (``db.driver_rows``: one round trip on PostgreSQL); all None when
+    the database cannot be asked now."""
     try:
-        connection = engine.raw_connection()
-    except sa.exc.SQLAlchemyError:
+        return driver_rows(engine, [(pinned.sql, pinned.parameters) for pinned in pins])
+    except (sa.exc.SQLAlchemyError, engine.dialect.loaded_dbapi.Error):
         return [None] * len(pins)
-    try:
-        cursors = [connection.cursor() for _pinned in pins]
-        with _pipelined(connection.driver_connection, len(pins)):
-            for cursor, pinned in zip(cursors, pins, strict=True):
-                cursor.execute(pinned.sql, pinned.parameters)
-        found = [cursor.fetchone() for cursor in cursors]
-        for cursor in cursors:
-            cursor.close()
-    except engine.dialect.loaded_dbapi.Error:
-        connection.invalidate()  # a connection that failed is not given to the next request
-        return [None] * len(pins)
-    finally:
-        connection.close()
-    return [None if row is None else tuple(row) for row in found]
-
-
-def _pipelined(driver: Any, statements: int) -> AbstractContextManager[object]:
-    """Several statements sent before any answer is read, where the driver can (psycopg with pipeline support)."""
-    if statements > 1 and type(driver).__module__.startswith("psycopg"):
-        import psycopg  # only ever loaded with PostgreSQL, as the driver itself
-
-        if psycopg.Pipeline.is_supported():
-            pipeline: AbstractContextManager[object] = driver.pipeline()
-            return pipeline
-    return nullcontext()
 
 
 def _found(state: State, pinned: Pinned) -> tuple[object, ...] | None:
